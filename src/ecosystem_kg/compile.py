@@ -1,0 +1,396 @@
+"""Compile validated entities into RDF triples and a networkx graph.
+
+Triples are produced as plain tuples and written by small deterministic serializers (sorted
+N-Triples, grouped Turtle, JSON-LD): the same input gives byte-identical files, and writing
+does not pay for rdflib's serializers. :func:`to_rdflib` gives the same triples as an
+``rdflib.Graph`` for library users and for tests that check the files parse back.
+
+IRIs are stable: an entity is ``BASE + id``; a relation statement is
+``BASE + "stmt/" + subject + "/" + rel + "/" + object`` (``/2``, ``/3`` for repeats); an attribute
+fact is ``BASE + "stmt/" + subject + "/" + attribute + "/" + n``. There are no blank nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .load import Dated, Entity
+from .ontology import BASE, DATE, EKG, QUANTITY, URL, Ontology
+
+if TYPE_CHECKING:
+    import networkx as nx
+    import rdflib
+
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+SKOS = "http://www.w3.org/2004/02/skos/core#"
+PROV = "http://www.w3.org/ns/prov#"
+DCT = "http://purl.org/dc/terms/"
+SCHEMA = "https://schema.org/"
+WD = "http://www.wikidata.org/entity/"
+STMT = BASE + "stmt/"
+
+PREFIXES = {
+    "": BASE,
+    "dct": DCT,
+    "ekg": EKG,
+    "prov": PROV,
+    "rdf": RDF,
+    "rdfs": RDFS,
+    "schema": SCHEMA,
+    "skos": SKOS,
+    "stmt": STMT,
+    "wd": WD,
+    "xsd": XSD,
+}
+
+# A term is ("i", iri) or ("l", lexical, language, datatype-iri-or-empty).
+Term = tuple[str, ...]
+Triple = tuple[str, str, Term]
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def iri(x: str) -> Term:
+    return ("i", x)
+
+
+def lit(text: str, lang: str = "", dtype: str = "") -> Term:
+    return ("l", text, lang, dtype)
+
+
+def lang_of(text: str) -> str:
+    return "zh" if _CJK.search(text) else "en"
+
+
+def date_literal(value: str) -> Term:
+    n = value.count("-")
+    dtype = XSD + ("gYear" if n == 0 else "gYearMonth" if n == 1 else "date")
+    return lit(value, "", dtype)
+
+
+def number_lexical(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    text = repr(float(value))
+    if "e" in text or "E" in text:
+        text = format(float(value), "f").rstrip("0")
+    if text.endswith("."):
+        text += "0"
+    return text
+
+
+def entity_iri(eid: str) -> str:
+    return BASE + eid
+
+
+def relation_stmt_iri(subject: str, rel: str, target: str, index: int) -> str:
+    tail = f"/{index}" if index > 1 else ""
+    return f"{STMT}{subject}/{rel}/{target}{tail}"
+
+
+def fact_stmt_iri(subject: str, prop: str, index: int) -> str:
+    return f"{STMT}{subject}/{prop}/{index}"
+
+
+@dataclass
+class Compiled:
+    """The compiled graph: sorted triples plus the inputs they came from."""
+
+    triples: list[Triple]
+    entities: list[Entity]
+    ontology: Ontology
+
+    @property
+    def n_relations(self) -> int:
+        return sum(len(e.relations) for e in self.entities)
+
+
+def compile_entities(entities: list[Entity], onto: Ontology) -> Compiled:
+    """Turn validated entities into a sorted, duplicate-free list of triples."""
+    out: list[Triple] = []
+    for ent in sorted(entities, key=lambda e: e.id):
+        out.extend(entity_triples(ent, onto))
+    return Compiled(sorted(set(out)), sorted(entities, key=lambda e: e.id), onto)
+
+
+def entity_triples(ent: Entity, onto: Ontology) -> list[Triple]:
+    s = entity_iri(ent.id)
+    t: list[Triple] = []
+    add = t.append
+    add((s, RDF + "type", iri(EKG + ent.type)))
+    if ent.is_source:
+        x = ent.extra
+        add((s, RDFS + "label", lit(x.get("title", ent.id), lang_of(x.get("title", "")))))
+        add((s, DCT + "title", lit(x.get("title", ent.id), lang_of(x.get("title", "")))))
+        if "title_en" in x:
+            add((s, DCT + "title", lit(x["title_en"], "en")))
+            add((s, RDFS + "label", lit(x["title_en"], "en")))
+        if "publisher" in x:
+            add((s, DCT + "publisher", lit(x["publisher"], lang_of(x["publisher"]))))
+        if "publisher_en" in x:
+            add((s, DCT + "publisher", lit(x["publisher_en"], "en")))
+        if "date" in x:
+            add((s, DCT + "date", date_literal(x["date"])))
+        for a in x.get("authors", []):
+            add((s, DCT + "creator", lit(a, lang_of(a))))
+        if "language" in x:
+            add((s, DCT + "language", lit(x["language"])))
+        if "url" in x:
+            add((s, SCHEMA + "url", lit(x["url"], "", XSD + "anyURI")))
+        if "file" in x:
+            add((s, DCT + "identifier", lit(x["file"])))
+        if ent.note:
+            add((s, SKOS + "note", lit(ent.note)))
+        return t
+
+    for lang, name in (("zh", ent.name_zh), ("en", ent.name_en)):
+        if name:
+            add((s, RDFS + "label", lit(name, lang)))
+            add((s, SKOS + "prefLabel", lit(name, lang)))
+    for alias in ent.aliases:
+        add((s, SKOS + "altLabel", lit(alias, lang_of(alias))))
+    for lang, text in sorted(ent.description.items()):
+        add((s, DCT + "description", lit(text, lang)))
+    if ent.wikidata:
+        add((s, SKOS + "exactMatch", iri(WD + ent.wikidata)))
+    for src in ent.sources:
+        add((s, PROV + "wasDerivedFrom", iri(entity_iri(src))))
+    if ent.note:
+        add((s, SKOS + "note", lit(ent.note)))
+
+    for f in ent.facts:
+        info = onto.attributes.get(f.prop)
+        kind = info.kind if info else ""
+        obj = value_term(f.value, kind)
+        p = EKG + f.prop
+        add((s, p, obj))
+        st = fact_stmt_iri(ent.id, f.prop, f.index)
+        _statement(t, st, s, p, obj, f)
+        if f.unit and f.unit in onto.units:
+            add((st, EKG + "unit", iri(onto.units[f.unit].iri)))
+
+    for r in ent.relations:
+        p = EKG + r.rel
+        o = iri(entity_iri(r.target))
+        add((s, p, o))
+        st = relation_stmt_iri(ent.id, r.rel, r.target, r.index)
+        _statement(t, st, s, p, o, r)
+        if r.role:
+            add((st, EKG + "role", lit(r.role, lang_of(r.role))))
+        if r.amount is not None and isinstance(r.amount.value, (int, float)):
+            add((st, EKG + "amount", lit(number_lexical(r.amount.value), "", XSD + "decimal")))
+            if r.amount.unit and r.amount.unit in onto.units:
+                add((st, EKG + "unit", iri(onto.units[r.amount.unit].iri)))
+    return t
+
+
+def value_term(value: Any, kind: str) -> Term:
+    if kind == QUANTITY and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return lit(number_lexical(value), "", XSD + "decimal")
+    if kind == DATE:
+        return date_literal(str(value))
+    if kind == URL:
+        return lit(str(value), "", XSD + "anyURI")
+    text = str(value)
+    return lit(text, lang_of(text)) if _CJK.search(text) else lit(text)
+
+
+def _statement(t: list[Triple], st: str, s: str, p: str, o: Term, d: Dated) -> None:
+    t.append((st, RDF + "type", iri(EKG + "Statement")))
+    t.append((st, RDF + "subject", iri(s)))
+    t.append((st, RDF + "predicate", iri(p)))
+    t.append((st, RDF + "object", o))
+    for src in d.sources:
+        t.append((st, PROV + "wasDerivedFrom", iri(entity_iri(src))))
+    if d.date:
+        t.append((st, EKG + "date", date_literal(d.date)))
+    if d.start:
+        t.append((st, EKG + "startDate", date_literal(d.start)))
+    if d.end:
+        t.append((st, EKG + "endDate", date_literal(d.end)))
+    if d.note:
+        t.append((st, SKOS + "note", lit(d.note)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Serializers
+# ---------------------------------------------------------------------------------------------
+
+_ESC = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESC_RE = re.compile(r'[\\"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
+
+
+def _esc(text: str) -> str:
+    return _ESC_RE.sub(lambda m: _ESC.get(m.group(), f"\\u{ord(m.group()):04X}"), text)
+
+
+def _iri_nt(x: str) -> str:
+    return "<" + x + ">"
+
+
+def _term_nt(term: Term) -> str:
+    if term[0] == "i":
+        return _iri_nt(term[1])
+    _, text, lang, dtype = term
+    q = '"' + _esc(text) + '"'
+    if lang:
+        return q + "@" + lang
+    if dtype and dtype != XSD + "string":
+        return q + "^^" + _iri_nt(dtype)
+    return q
+
+
+def to_ntriples(triples: Iterable[Triple]) -> str:
+    lines = [f"{_iri_nt(s)} {_iri_nt(p)} {_term_nt(o)} .\n" for s, p, o in triples]
+    return "".join(sorted(lines))
+
+
+_LOCAL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_BY_LEN = sorted(PREFIXES.items(), key=lambda kv: -len(kv[1]))
+
+
+def _qname(x: str) -> str:
+    for prefix, ns in _BY_LEN:
+        if x.startswith(ns):
+            rest = x[len(ns):]
+            if _LOCAL_RE.match(rest):
+                return f"{prefix}:{rest}"
+    return _iri_nt(x)
+
+
+def _term_ttl(term: Term) -> str:
+    if term[0] == "i":
+        return _qname(term[1])
+    _, text, lang, dtype = term
+    q = '"' + _esc(text) + '"'
+    if lang:
+        return q + "@" + lang
+    if dtype and dtype != XSD + "string":
+        return q + "^^" + _qname(dtype)
+    return q
+
+
+def to_turtle(triples: list[Triple]) -> str:
+    """Turtle grouped by subject and predicate, everything sorted."""
+    out = [f"@prefix {p}: <{ns}> .\n" for p, ns in sorted(PREFIXES.items())]
+    out.append("\n")
+    by_subject: dict[str, dict[str, list[str]]] = {}
+    for s, p, o in triples:
+        by_subject.setdefault(s, {}).setdefault(p, []).append(_term_ttl(o))
+    for s in sorted(by_subject):
+        preds = by_subject[s]
+        keys = sorted(preds, key=lambda p: (p != RDF + "type", _qname(p)))
+        parts = []
+        for p in keys:
+            pname = "a" if p == RDF + "type" else _qname(p)
+            objs = sorted(set(preds[p]))
+            parts.append(f"    {pname} " + " ,\n        ".join(objs))
+        out.append(_qname(s) + "\n" + " ;\n".join(parts) + " .\n\n")
+    return "".join(out)
+
+
+def to_jsonld(triples: list[Triple]) -> str:
+    """JSON-LD with a prefix context: one node object per subject, everything sorted."""
+    nodes: dict[str, dict[str, Any]] = {}
+    for s, p, o in triples:
+        node = nodes.setdefault(s, {"@id": _compact(s)})
+        if p == RDF + "type" and o[0] == "i":
+            node.setdefault("@type", []).append(_compact(o[1]))
+            continue
+        if o[0] == "i":
+            val: dict[str, str] = {"@id": _compact(o[1])}
+        else:
+            val = {"@value": o[1]}
+            if o[2]:
+                val["@language"] = o[2]
+            elif o[3] and o[3] != XSD + "string":
+                val["@type"] = _compact(o[3])
+        node.setdefault(_compact(p), []).append(val)
+    graph = []
+    for s in sorted(nodes):
+        node = nodes[s]
+        for k, v in node.items():
+            if isinstance(v, list):
+                v.sort(key=lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
+        graph.append(node)
+    context: dict[str, str] = {p: ns for p, ns in sorted(PREFIXES.items()) if p}
+    context["id"] = BASE
+    doc = {"@context": context, "@graph": graph}
+    return json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
+def _compact(x: str) -> str:
+    for prefix, ns in _BY_LEN:
+        if prefix and x.startswith(ns) and _LOCAL_RE.match(x[len(ns):]):
+            return f"{prefix}:{x[len(ns):]}"
+    if x.startswith(BASE) and _LOCAL_RE.match(x[len(BASE):]):
+        return "id:" + x[len(BASE):]
+    return x
+
+
+def to_rdflib(triples: Iterable[Triple]) -> rdflib.Graph:
+    """The triples as an ``rdflib.Graph`` (namespaces bound)."""
+    import rdflib
+
+    g = rdflib.Graph()
+    for prefix, ns in PREFIXES.items():
+        g.bind(prefix or "id", ns)
+    for s, p, o in triples:
+        if o[0] == "i":
+            obj: Any = rdflib.URIRef(o[1])
+        elif o[2]:
+            obj = rdflib.Literal(o[1], lang=o[2])
+        elif o[3]:
+            obj = rdflib.Literal(o[1], datatype=rdflib.URIRef(o[3]))
+        else:
+            obj = rdflib.Literal(o[1])
+        g.add((rdflib.URIRef(s), rdflib.URIRef(p), obj))
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# networkx projection
+# ---------------------------------------------------------------------------------------------
+
+
+def to_networkx(compiled: Compiled) -> nx.MultiDiGraph:
+    """Entities as nodes (type, names), relations as keyed edges (rel, dates, sources, note).
+
+    Sources are provenance, not ecosystem members: they are not nodes.
+    """
+    import networkx as nx
+
+    g = nx.MultiDiGraph()
+    ents = [e for e in compiled.entities if not e.is_source]
+    ids = {e.id for e in ents}
+    for e in ents:
+        g.add_node(e.id, type=e.type, name_zh=e.name_zh, name_en=e.name_en,
+                   label=e.label, aliases=";".join(e.aliases))
+    for e in ents:
+        for r in e.relations:
+            if r.target not in ids:
+                continue
+            key = relation_stmt_iri(e.id, r.rel, r.target, r.index)[len(STMT):]
+            attrs: dict[str, Any] = {"rel": r.rel, "sources": ";".join(r.sources)}
+            for k in ("date", "start", "end", "note", "role"):
+                v = getattr(r, k)
+                if v:
+                    attrs[k] = v
+            g.add_edge(e.id, r.target, key=key, **attrs)
+    return g
+
+
+def to_graphml(compiled: Compiled) -> str:
+    import io
+
+    import networkx as nx
+
+    buf = io.BytesIO()
+    nx.write_graphml(to_networkx(compiled), buf, encoding="utf-8", prettyprint=True)
+    return buf.getvalue().decode("utf-8")

@@ -1,0 +1,152 @@
+"""The compiled query index: one SQLite file that `find`, `show`, `neighbors`, `path`, `list`,
+`rank` and `timeline` read without importing rdflib or networkx.
+
+An indexed store keeps cold queries flat as the graph grows: a query reads the rows it needs,
+not the whole graph.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from .compile import Compiled, relation_stmt_iri
+from .ontology import Ontology
+
+INDEX_NAME = "index.sqlite"
+FORMAT_VERSION = "1"
+
+SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE class(name TEXT PRIMARY KEY, ancestors TEXT NOT NULL, label_en TEXT, label_zh TEXT,
+                   color TEXT, shape TEXT);
+CREATE TABLE relation(name TEXT PRIMARY KEY, label_en TEXT, label_zh TEXT, symmetric INTEGER);
+CREATE TABLE entity(id TEXT PRIMARY KEY, type TEXT NOT NULL, name_zh TEXT, name_en TEXT,
+                    doc TEXT NOT NULL);
+CREATE TABLE edge(stmt TEXT PRIMARY KEY, src TEXT NOT NULL, rel TEXT NOT NULL, dst TEXT NOT NULL,
+                  date TEXT, start TEXT, "end" TEXT, doc TEXT NOT NULL);
+CREATE TABLE source(id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE name(key TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL);
+"""
+INDEXES = """
+CREATE INDEX edge_src ON edge(src);
+CREATE INDEX edge_dst ON edge(dst);
+CREATE INDEX name_key ON name(key);
+CREATE INDEX entity_type ON entity(type);
+"""
+
+_STRIP = re.compile(r"[\s\-_·・.,，、'\"“”‘’()（）《》<>\[\]【】「」:：/]+")
+
+
+def normalize(text: str) -> str:
+    """Case-, width-, whitespace- and punctuation-insensitive key."""
+    return _STRIP.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def pinyin_key(text: str) -> str | None:
+    """Toneless pinyin of the Chinese characters in ``text`` (沐曦 -> 'muxi'), or None."""
+    if not _CJK.search(text):
+        return None
+    from pypinyin import lazy_pinyin
+
+    return normalize("".join(lazy_pinyin(text)))
+
+
+def name_rows(eid: str, zh: str, en: str, aliases: list[str]) -> list[tuple[str, str, str, str]]:
+    rows: set[tuple[str, str, str, str]] = set()
+
+    def put(text: str, kind: str) -> None:
+        key = normalize(text)
+        if key:
+            rows.add((key, eid, kind, text))
+        py = pinyin_key(text)
+        if py:
+            rows.add((py, eid, "pinyin", text))
+
+    put(eid, "id")
+    if zh:
+        put(zh, "name")
+    if en:
+        put(en, "name")
+    for a in aliases:
+        put(a, "alias")
+    return sorted(rows)
+
+
+def entity_doc(e: Any, onto: Ontology) -> dict[str, Any]:
+    attrs = []
+    for f in e.facts:
+        item: dict[str, Any] = {"attribute": f.prop, "value": f.value}
+        for k in ("unit", "date", "start", "end", "note"):
+            v = getattr(f, k)
+            if v is not None:
+                item[k] = v
+        item["sources"] = list(f.sources)
+        attrs.append(item)
+    return {
+        "aliases": list(e.aliases),
+        "description": dict(sorted(e.description.items())),
+        "wikidata": e.wikidata,
+        "sources": list(e.sources),
+        "note": e.note,
+        "attributes": attrs,
+        "file": e.path,
+    }
+
+
+def write_index(compiled: Compiled, path: Path, meta: dict[str, str]) -> None:
+    """Write the index to ``path`` (a new file), deterministically."""
+    onto = compiled.ontology
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.executescript(SCHEMA)
+        rows_meta = dict(meta)
+        rows_meta["format"] = FORMAT_VERSION
+        rows_meta["ontology"] = onto.fingerprint
+        con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(rows_meta.items()))
+        con.executemany(
+            "INSERT INTO class VALUES (?, ?, ?, ?, ?, ?)",
+            [(c.name, json.dumps(c.ancestors), c.label_en, c.label_zh, *onto.style_of(c.name))
+             for c in sorted(onto.classes.values(), key=lambda c: c.name)])
+        con.executemany(
+            "INSERT INTO relation VALUES (?, ?, ?, ?)",
+            [(r.name, r.label_en, r.label_zh, int(r.symmetric))
+             for r in sorted(onto.relations.values(), key=lambda r: r.name)])
+        ents, sources, names, edges = [], [], [], []
+        for e in compiled.entities:
+            if e.is_source:
+                doc = {"id": e.id, **e.extra}
+                sources.append((e.id, json.dumps(doc, ensure_ascii=False, sort_keys=True)))
+                continue
+            ents.append((e.id, e.type, e.name_zh, e.name_en,
+                         json.dumps(entity_doc(e, onto), ensure_ascii=False, sort_keys=True)))
+            names.extend(name_rows(e.id, e.name_zh, e.name_en, e.aliases))
+            for r in e.relations:
+                stmt = relation_stmt_iri(e.id, r.rel, r.target, r.index)
+                doc2: dict[str, Any] = {"sources": list(r.sources)}
+                if r.note:
+                    doc2["note"] = r.note
+                if r.role:
+                    doc2["role"] = r.role
+                if r.amount is not None:
+                    doc2["amount"] = {"value": r.amount.value, "unit": r.amount.unit}
+                edges.append((stmt, e.id, r.rel, r.target, r.date, r.start, r.end,
+                              json.dumps(doc2, ensure_ascii=False, sort_keys=True)))
+        con.executemany("INSERT INTO entity VALUES (?, ?, ?, ?, ?)", sorted(ents))
+        con.executemany("INSERT INTO source VALUES (?, ?)", sorted(sources))
+        con.executemany("INSERT INTO name VALUES (?, ?, ?, ?)", sorted(set(names)))
+        con.executemany("INSERT INTO edge VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        sorted(edges, key=lambda r: r[0]))
+        con.executescript(INDEXES)
+        con.commit()
+    finally:
+        con.close()

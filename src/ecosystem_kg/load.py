@@ -1,0 +1,364 @@
+"""Load entity files: YAML -> :class:`Entity` objects that remember their source locations.
+
+This stage checks the *shape* of each file (top-level mapping, known fields, field types); the
+ontology-aware checks (types, relations, domains, ranges, references, units) are in
+:mod:`ecosystem_kg.validate`. Loading one file depends on nothing but its bytes, so files can be
+loaded in parallel and cached by content hash.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem, SourceLocation
+from .yamlio import LList, LMap, YamlFileError, decode, load_yaml
+
+ID_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+ENTITY_FIELDS = ("id", "type", "name", "aliases", "description", "wikidata", "source", "note",
+                 "attributes", "relations")
+SOURCE_FIELDS = ("id", "type", "title", "title_en", "publisher", "publisher_en", "date",
+                 "authors", "language", "url", "file", "note")
+RELATION_FIELDS = ("rel", "to", "date", "start", "end", "source", "note", "role", "amount")
+FACT_FIELDS = ("value", "unit", "date", "start", "end", "source", "note")
+SOURCE_TYPE = "Source"
+
+
+@dataclass
+class Quantity:
+    value: Any
+    unit: str | None
+    loc: SourceLocation
+    unit_loc: SourceLocation | None = None
+
+
+@dataclass
+class Dated:
+    """Fields shared by relations and attribute facts."""
+
+    date: str | None = None
+    start: str | None = None
+    end: str | None = None
+    sources: list[str] = field(default_factory=list)
+    note: str | None = None
+    date_locs: dict[str, SourceLocation] = field(default_factory=dict)
+    source_locs: list[SourceLocation] = field(default_factory=list)
+
+
+@dataclass
+class Fact(Dated):
+    """One attribute value of an entity."""
+
+    prop: str = ""
+    value: Any = None
+    unit: str | None = None
+    loc: SourceLocation = SourceLocation("")
+    value_loc: SourceLocation = SourceLocation("")
+    unit_loc: SourceLocation | None = None
+    index: int = 0  # position among the entity's facts of this attribute (1-based)
+
+
+@dataclass
+class Relation(Dated):
+    """One relation statement, written in the file of its subject."""
+
+    rel: str = ""
+    target: str = ""
+    role: str | None = None
+    amount: Quantity | None = None
+    loc: SourceLocation = SourceLocation("")
+    rel_loc: SourceLocation = SourceLocation("")
+    target_loc: SourceLocation = SourceLocation("")
+    index: int = 0  # position among the entity's relations with the same rel and target
+
+
+@dataclass
+class Entity:
+    id: str
+    type: str
+    path: str
+    name_zh: str = ""
+    name_en: str = ""
+    aliases: list[str] = field(default_factory=list)
+    description: dict[str, str] = field(default_factory=dict)
+    wikidata: str | None = None
+    sources: list[str] = field(default_factory=list)
+    note: str | None = None
+    facts: list[Fact] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # source-only fields (title, ...)
+    locs: dict[str, SourceLocation] = field(default_factory=dict)  # field -> value location
+    source_locs: list[SourceLocation] = field(default_factory=list)
+
+    @property
+    def is_source(self) -> bool:
+        return self.type == SOURCE_TYPE
+
+    @property
+    def label(self) -> str:
+        return self.name_zh or self.name_en or self.id
+
+    def loc(self, key: str) -> SourceLocation:
+        return self.locs.get(key) or self.locs["<file>"]
+
+
+def display_path(path: Path, root: Path) -> str:
+    """Path shown in messages: relative to the current directory when possible."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - different drive on Windows
+        return str(path)
+
+
+def iter_entity_files(graph_dir: Path) -> tuple[list[Path], list[Problem]]:
+    """All ``*.yaml``/``*.yml`` files under the graph folder, sorted; plus problems with names."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    root = graph_dir.resolve()
+    for dirpath, dirnames, filenames in os.walk(graph_dir, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fn in sorted(filenames):
+            if fn.startswith(".") or not fn.endswith((".yaml", ".yml")):
+                continue
+            p = Path(dirpath) / fn
+            if p.is_symlink():
+                target = p.resolve()
+                if not target.is_relative_to(root):
+                    problems.append(Problem(SourceLocation(display_path(p, graph_dir)),
+                                            f"symbolic link points outside the graph folder "
+                                            f"({target}); copy the file in instead", "symlink"))
+                    continue
+            files.append(p)
+        for d in list(dirnames):
+            if (Path(dirpath) / d).is_symlink():
+                dirnames.remove(d)
+    files.sort(key=lambda p: p.as_posix())
+    return files, problems
+
+
+def load_file(path: Path, shown: str | None = None) -> tuple[Entity | None, list[Problem]]:
+    """Read one entity file. Returns the entity (None if unusable) and its shape problems."""
+    file = shown or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(SourceLocation(file), f"cannot read file: {exc.strerror}", "io")]
+    return parse_entity(raw, file, path.stem)
+
+
+def parse_entity(raw: bytes, file: str, stem: str) -> tuple[Entity | None, list[Problem]]:
+    try:
+        text = decode(raw, file)
+        doc = load_yaml(text, file)
+    except YamlFileError as exc:
+        return None, exc.problems
+    problems: list[Problem] = []
+    if not isinstance(doc, LMap):
+        kind = "a list" if isinstance(doc, LList) else "a single value"
+        return None, [Problem(SourceLocation(file), f"the file holds {kind}; an entity file "
+                              "must be a mapping with id, type, name, ... (see the README)",
+                              "shape")]
+    return _entity_from_map(doc, file, stem, problems), problems
+
+
+def _text(m: LMap, key: str, problems: list[Problem], *, required: bool = False) -> str | None:
+    if key not in m or m[key] is None:
+        if required:
+            problems.append(Problem(m.loc, f"missing required field {key!r}", "missing"))
+        return None
+    v = m[key]
+    if isinstance(v, bool) or isinstance(v, (LMap, LList)):
+        problems.append(Problem(m.vloc(key), f"field {key!r} must be text", "shape"))
+        return None
+    s = str(v).strip()
+    if not s and required:
+        problems.append(Problem(m.vloc(key), f"field {key!r} is empty", "missing"))
+        return None
+    return s
+
+
+def _str_list(m: LMap, key: str, problems: list[Problem]) -> tuple[list[str], list[SourceLocation]]:
+    if key not in m or m[key] is None:
+        return [], []
+    v = m[key]
+    if isinstance(v, LList):
+        out, locs = [], []
+        for i, item in enumerate(v):
+            if item is None or isinstance(item, (LMap, LList, bool)):
+                problems.append(Problem(v.iloc(i), f"items of {key!r} must be text", "shape"))
+                continue
+            out.append(str(item).strip())
+            locs.append(v.iloc(i))
+        return out, locs
+    if isinstance(v, (LMap, bool)):
+        problems.append(Problem(m.vloc(key), f"field {key!r} must be text or a list of text",
+                                "shape"))
+        return [], []
+    return [str(v).strip()], [m.vloc(key)]
+
+
+def _date(m: LMap, key: str) -> str | None:
+    v = m.get(key)
+    if v is None:
+        return None
+    return str(v).strip()
+
+
+def _unknown_fields(m: LMap, allowed: tuple[str, ...], what: str, problems: list[Problem]) -> None:
+    from difflib import get_close_matches
+
+    for key in m:
+        if key not in allowed:
+            hint = get_close_matches(key, allowed, n=1, cutoff=0.6)
+            msg = f"unknown field {key!r} in {what}"
+            msg += f"; did you mean {hint[0]!r}?" if hint else f"; allowed: {', '.join(allowed)}"
+            problems.append(Problem(m.kloc(key), msg, "unknown-field"))
+
+
+def _dated(m: LMap, d: Dated, problems: list[Problem]) -> None:
+    for key in ("date", "start", "end"):
+        val = _date(m, key)
+        if val is not None:
+            setattr(d, key, val)
+            d.date_locs[key] = m.vloc(key)
+    d.sources, d.source_locs = _str_list(m, "source", problems)
+    d.note = _text(m, "note", problems)
+
+
+def _entity_from_map(m: LMap, file: str, stem: str, problems: list[Problem]) -> Entity | None:
+    eid = _text(m, "id", problems, required=True)
+    etype = _text(m, "type", problems, required=True)
+    if eid is None or etype is None:
+        return None
+    ent = Entity(id=eid, type=etype, path=file)
+    ent.locs = {"<file>": SourceLocation(file), **{k: m.vloc(k) for k in m}}
+    if etype == SOURCE_TYPE:
+        _unknown_fields(m, SOURCE_FIELDS, "a source", problems)
+        title = _text(m, "title", problems, required=True)
+        ent.name_zh = ent.name_en = title or eid
+        for key in ("title", "title_en", "publisher", "publisher_en", "language", "url", "file",
+                    "note"):
+            val = _text(m, key, problems)
+            if val is not None:
+                ent.extra[key] = val
+        ent.name_en = ent.extra.get("title_en", ent.name_en)
+        d = _date(m, "date")
+        if d is not None:
+            ent.extra["date"] = d
+        ent.extra["authors"] = _str_list(m, "authors", problems)[0]
+        ent.note = ent.extra.get("note")
+        return ent
+
+    _unknown_fields(m, ENTITY_FIELDS, "an entity", problems)
+    name = m.get("name")
+    if isinstance(name, LMap):
+        _unknown_fields(name, ("zh", "en"), "'name'", problems)
+        ent.name_zh = _text(name, "zh", problems, required=True) or ""
+        ent.name_en = _text(name, "en", problems, required=True) or ""
+        ent.locs["name.zh"] = name.vloc("zh")
+        ent.locs["name.en"] = name.vloc("en")
+    elif name is None:
+        problems.append(Problem(m.loc, "missing required field 'name' (with zh and en)",
+                                "missing"))
+    else:
+        problems.append(Problem(m.vloc("name"), "field 'name' must be a mapping with zh and en",
+                                "shape"))
+    ent.aliases = _str_list(m, "aliases", problems)[0]
+    desc = m.get("description")
+    if isinstance(desc, LMap):
+        _unknown_fields(desc, ("en", "zh"), "'description'", problems)
+        for lang in ("en", "zh"):
+            t = _text(desc, lang, problems)
+            if t:
+                ent.description[lang] = t
+    elif desc is not None:
+        t = _text(m, "description", problems)
+        if t:
+            ent.description["zh" if _has_cjk(t) else "en"] = t
+    wd = _text(m, "wikidata", problems)
+    ent.wikidata = wd
+    ent.sources, ent.source_locs = _str_list(m, "source", problems)
+    ent.note = _text(m, "note", problems)
+
+    attrs = m.get("attributes")
+    if isinstance(attrs, LMap):
+        for prop in attrs:
+            _facts(attrs, prop, ent, problems)
+    elif attrs is not None:
+        problems.append(Problem(m.vloc("attributes"), "'attributes' must be a mapping of "
+                                "attribute name to value(s)", "shape"))
+
+    rels = m.get("relations")
+    if isinstance(rels, LList):
+        counter: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(rels):
+            loc = rels.iloc(i)
+            if not isinstance(item, LMap):
+                problems.append(Problem(loc, "each relation must be a mapping with 'rel' and "
+                                        "'to'", "shape"))
+                continue
+            _unknown_fields(item, RELATION_FIELDS, "a relation", problems)
+            rel = _text(item, "rel", problems, required=True)
+            to = _text(item, "to", problems, required=True)
+            if rel is None or to is None:
+                continue
+            r = Relation(rel=rel, target=to, loc=loc, rel_loc=item.vloc("rel"),
+                         target_loc=item.vloc("to"))
+            _dated(item, r, problems)
+            r.role = _text(item, "role", problems)
+            amt = item.get("amount")
+            if isinstance(amt, LMap):
+                _unknown_fields(amt, ("value", "unit"), "'amount'", problems)
+                r.amount = Quantity(amt.get("value"), _text(amt, "unit", problems),
+                                    amt.vloc("value"), amt.vloc("unit") if "unit" in amt
+                                    else None)
+            elif amt is not None:
+                problems.append(Problem(item.vloc("amount"), "'amount' must be a mapping with "
+                                        "value and unit", "shape"))
+            counter[(rel, to)] = counter.get((rel, to), 0) + 1
+            r.index = counter[(rel, to)]
+            ent.relations.append(r)
+    elif rels is not None:
+        problems.append(Problem(m.vloc("relations"), "'relations' must be a list of mappings "
+                                "(- rel: ..., to: ...)", "shape"))
+    return ent
+
+
+def _facts(attrs: LMap, prop: str, ent: Entity, problems: list[Problem]) -> None:
+    v = attrs[prop]
+    items: list[tuple[Any, SourceLocation]]
+    if isinstance(v, LList):
+        items = [(x, v.iloc(i)) for i, x in enumerate(v)]
+    else:
+        items = [(v, attrs.vloc(prop))]
+    for n, (item, loc) in enumerate(items, 1):
+        f = Fact(prop=prop, loc=attrs.kloc(prop) if not isinstance(v, LList) else loc,
+                 value_loc=loc, index=n)
+        if isinstance(item, LMap):
+            _unknown_fields(item, FACT_FIELDS, f"attribute {prop!r}", problems)
+            if "value" not in item or item["value"] is None:
+                problems.append(Problem(item.loc, f"attribute {prop!r} has no 'value'",
+                                        "missing"))
+                continue
+            f.value = item["value"]
+            f.value_loc = item.vloc("value")
+            f.unit = _text(item, "unit", problems)
+            f.unit_loc = item.vloc("unit") if "unit" in item else None
+            _dated(item, f, problems)
+        elif isinstance(item, LList) or item is None:
+            problems.append(Problem(loc, f"attribute {prop!r} must be a value or a mapping "
+                                    "with value, unit, date, source", "shape"))
+            continue
+        else:
+            f.value = item
+        ent.facts.append(f)
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _has_cjk(s: str) -> bool:
+    return bool(_CJK.search(s))

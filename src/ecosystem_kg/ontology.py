@@ -1,0 +1,298 @@
+"""Read the ontology (OWL in Turtle) into plain data the other stages use.
+
+Everything the validator knows about types, relations, attributes and units comes from here:
+adding a class, a relation or a unit means editing ``ontology/*.ttl`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import EkgError
+
+EKG = "https://w3id.org/ecosystem-kg/ontology#"
+BASE = "https://w3id.org/ecosystem-kg/id/"
+THING = "Thing"
+DATE = "date"
+QUANTITY = "quantity"
+URL = "url"
+TEXT = "text"
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    label_en: str
+    label_zh: str
+    comment: str
+    parents: list[str]
+    ancestors: list[str] = field(default_factory=list)  # itself first, then up to the root
+    folder: str | None = None
+    color: str | None = None
+    shape: str | None = None
+
+
+@dataclass
+class RelationInfo:
+    name: str
+    label_en: str
+    label_zh: str
+    comment: str
+    domain: list[str]  # class names; [THING] means anything
+    range: list[str]
+    symmetric: bool = False
+    transitive: bool = False
+    parent: str | None = None
+
+
+@dataclass
+class AttributeInfo:
+    name: str
+    label_en: str
+    label_zh: str
+    comment: str
+    kind: str  # DATE, QUANTITY, URL or TEXT
+    domain: list[str]
+    units: list[str] = field(default_factory=list)
+
+
+@dataclass
+class UnitInfo:
+    symbol: str
+    label_en: str
+    label_zh: str
+    iri: str
+
+
+@dataclass
+class Ontology:
+    classes: dict[str, ClassInfo]
+    relations: dict[str, RelationInfo]
+    attributes: dict[str, AttributeInfo]
+    units: dict[str, UnitInfo]
+    fingerprint: str
+    files: list[str]
+    qualifiers: dict[str, AttributeInfo] = field(default_factory=dict)  # domain ekg:Statement
+
+    def is_a(self, cls: str, target: str) -> bool:
+        if target == THING:
+            return True
+        info = self.classes.get(cls)
+        return info is not None and target in info.ancestors
+
+    def is_any(self, cls: str, targets: list[str]) -> bool:
+        return any(self.is_a(cls, t) for t in targets)
+
+    def folder_of(self, cls: str) -> str | None:
+        info = self.classes.get(cls)
+        if info is None:
+            return None
+        for anc in info.ancestors:
+            folder = self.classes[anc].folder
+            if folder:
+                return folder
+        return None
+
+    def style_of(self, cls: str) -> tuple[str, str]:
+        color, shape = "#9e9e9e", "dot"
+        info = self.classes.get(cls)
+        for anc in reversed(info.ancestors if info else []):
+            a = self.classes[anc]
+            color = a.color or color
+            shape = a.shape or shape
+        return color, shape
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Ontology:
+        d = json.loads(text)
+        return cls(
+            classes={k: ClassInfo(**v) for k, v in d["classes"].items()},
+            relations={k: RelationInfo(**v) for k, v in d["relations"].items()},
+            attributes={k: AttributeInfo(**v) for k, v in d["attributes"].items()},
+            units={k: UnitInfo(**v) for k, v in d["units"].items()},
+            fingerprint=d["fingerprint"],
+            files=d["files"],
+            qualifiers={k: AttributeInfo(**v) for k, v in d["qualifiers"].items()},
+        )
+
+
+def bundled_ontology_dir() -> Path:
+    """The ontology shipped with the package (or the checkout's ``ontology/`` folder)."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "ontology", here.parent.parent / "ontology"):
+        if (cand / "ekg.ttl").is_file():
+            return cand
+    raise EkgError("the bundled ontology is missing; reinstall ecosystem-kg")
+
+
+def resolve_ontology_dir(graph_dir: Path, ontology_dir: Path | None = None) -> Path:
+    """Explicit folder first, then ``ontology/`` beside the graph folder, then the bundled one."""
+    if ontology_dir is not None:
+        if not ontology_dir.is_dir() or not any(ontology_dir.glob("*.ttl")):
+            raise EkgError(f"{ontology_dir}: no ontology here (expected *.ttl files); "
+                           "pass --ontology DIR pointing at a folder with ekg.ttl")
+        return ontology_dir
+    beside = graph_dir.resolve().parent / "ontology"
+    if (beside / "ekg.ttl").is_file():
+        return beside
+    return bundled_ontology_dir()
+
+
+def ontology_files(onto_dir: Path) -> list[Path]:
+    return sorted(p for p in onto_dir.glob("*.ttl") if p.name != "shapes.ttl")
+
+
+def fingerprint(onto_dir: Path) -> str:
+    h = hashlib.sha256()
+    for p in ontology_files(onto_dir):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def load_ontology(onto_dir: Path, cache_dir: Path | None = None) -> Ontology:
+    """Read the ontology, from a JSON cache keyed by the files' hash when one is given."""
+    fp = fingerprint(onto_dir)
+    cache = cache_dir / f"ontology-{fp[:16]}.json" if cache_dir else None
+    if cache is not None and cache.is_file():
+        try:
+            return Ontology.from_json(cache.read_text(encoding="utf-8"))
+        except (ValueError, KeyError, TypeError):
+            pass
+    onto = _parse(onto_dir, fp)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(onto.to_json(), encoding="utf-8")
+            tmp.replace(cache)
+        except OSError:
+            pass
+    return onto
+
+
+def _parse(onto_dir: Path, fp: str) -> Ontology:
+    import rdflib
+    from rdflib.collection import Collection
+    from rdflib.namespace import OWL, RDF, RDFS, XSD
+
+    g = rdflib.Graph()
+    files = ontology_files(onto_dir)
+    for p in files:
+        try:
+            g.parse(p, format="turtle")
+        except Exception as exc:  # rdflib raises many kinds of parser errors
+            raise EkgError(f"{p}: the ontology could not be parsed: {exc}") from None
+    ekg = rdflib.Namespace(EKG)
+
+    def local(term: Any) -> str | None:
+        s = str(term)
+        return s[len(EKG):] if s.startswith(EKG) else None
+
+    def labels(term: Any) -> tuple[str, str, str]:
+        en = zh = ""
+        for lab in g.objects(term, RDFS.label):
+            lang = getattr(lab, "language", None)
+            if lang == "zh":
+                zh = str(lab)
+            elif lang == "en" or not en:
+                en = str(lab)
+        comment = next((str(c) for c in g.objects(term, RDFS.comment)), "")
+        return en, zh, comment
+
+    def class_list(term: Any) -> list[str]:
+        if term is None or term == OWL.Thing:
+            return [THING]
+        union = g.value(term, OWL.unionOf)
+        if union is not None:
+            out: list[str] = []
+            for member in Collection(g, union):
+                out.extend(class_list(member))
+            return sorted(set(out))
+        name = local(term)
+        return [name] if name else [THING]
+
+    classes: dict[str, ClassInfo] = {}
+    for c in sorted(set(g.subjects(RDF.type, OWL.Class))):
+        name = local(c)
+        if not name or g.value(c, OWL.unionOf) is not None:
+            continue
+        en, zh, comment = labels(c)
+        parents = sorted(n for p in g.objects(c, RDFS.subClassOf) if (n := local(p)))
+        folder = g.value(c, ekg.yamlFolder)
+        color = g.value(c, ekg.color)
+        shape = g.value(c, ekg.shape)
+        classes[name] = ClassInfo(name, en, zh, comment, parents, folder=str(folder) if folder
+                                  else None, color=str(color) if color else None,
+                                  shape=str(shape) if shape else None)
+    # named union classes such as ekg:Agent expand to their members
+    unions = {local(c): class_list(c) for c in g.subjects(OWL.unionOf, None) if local(c)}
+
+    def expand(names: list[str]) -> list[str]:
+        out: set[str] = set()
+        for n in names:
+            out.update(unions.get(n, [n]))
+        return sorted(out)
+
+    for name, info in classes.items():
+        seen: list[str] = []
+        stack = [name]
+        while stack:
+            cur = stack.pop(0)
+            if cur in seen or cur not in classes:
+                continue
+            seen.append(cur)
+            stack.extend(classes[cur].parents)
+        info.ancestors = seen
+
+    relations: dict[str, RelationInfo] = {}
+    qualifiers: dict[str, AttributeInfo] = {}
+    for p in sorted(set(g.subjects(RDF.type, OWL.ObjectProperty))):
+        name = local(p)
+        if not name:
+            continue
+        en, zh, comment = labels(p)
+        if class_list(g.value(p, RDFS.domain)) == ["Statement"]:
+            qualifiers[name] = AttributeInfo(name, en, zh, comment, kind="iri",
+                                             domain=["Statement"])
+            continue
+        parent = next((n for q in g.objects(p, RDFS.subPropertyOf) if (n := local(q))), None)
+        relations[name] = RelationInfo(
+            name, en, zh, comment,
+            domain=expand(class_list(g.value(p, RDFS.domain))),
+            range=expand(class_list(g.value(p, RDFS.range))),
+            symmetric=(p, RDF.type, OWL.SymmetricProperty) in g,
+            transitive=(p, RDF.type, OWL.TransitiveProperty) in g,
+            parent=parent,
+        )
+
+    kinds = {XSD.decimal: QUANTITY, XSD.integer: QUANTITY, XSD.anyURI: URL, XSD.string: TEXT,
+             ekg.Date: DATE, XSD.date: DATE}
+    attributes: dict[str, AttributeInfo] = {}
+    for p in sorted(set(g.subjects(RDF.type, OWL.DatatypeProperty))):
+        name = local(p)
+        if not name:
+            continue
+        en, zh, comment = labels(p)
+        rng = g.value(p, RDFS.range)
+        units = sorted(str(g.value(u, ekg.symbol)) for u in g.objects(p, ekg.allowedUnit))
+        info = AttributeInfo(name, en, zh, comment, kind=kinds.get(rng, TEXT),
+                             domain=expand(class_list(g.value(p, RDFS.domain))), units=units)
+        (qualifiers if info.domain == ["Statement"] else attributes)[name] = info
+
+    units: dict[str, UnitInfo] = {}
+    for u in sorted(set(g.subjects(RDF.type, ekg.Unit))):
+        sym = g.value(u, ekg.symbol)
+        if sym is None:
+            continue
+        en, zh, _ = labels(u)
+        units[str(sym)] = UnitInfo(str(sym), en, zh, str(u))
+    return Ontology(classes, relations, attributes, units, fp, [p.name for p in files],
+                    qualifiers)

@@ -1,0 +1,227 @@
+"""The build: load -> validate -> compile -> write every output atomically.
+
+Outputs go to a fresh sibling folder first; only when every file is written does it replace the
+output folder (two renames). A failed or killed build leaves the previous build as it was; the
+next build clears any leftovers. The output folder is ekg's own: it holds a ``.ekg-build``
+marker, and a non-empty folder without one is never replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntriples, to_turtle
+from .errors import BuildError, Problem, SourceLocation, ValidationFailed
+from .load import Entity, display_path, iter_entity_files, load_file
+from .ontology import Ontology, load_ontology, resolve_ontology_dir
+from .validate import validate
+
+MARKER = ".ekg-build"
+OUTPUTS = ("ecosystem.ttl", "ecosystem.nt", "ecosystem.jsonld", "ecosystem.graphml",
+           "index.sqlite", "ecosystem.html", "summary.json")
+
+
+@dataclass
+class Loaded:
+    entities: list[Entity]
+    ontology: Ontology
+    files: int
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class BuildReport:
+    out_dir: Path
+    entities: int
+    by_type: dict[str, int]
+    relations: int
+    facts: int
+    triples: int
+    sources: int
+    seconds: float
+    files: dict[str, int]  # output name -> bytes
+    data_date: str | None
+
+
+def load_graph(graph_dir: Path, ontology_dir: Path | None = None, *,
+               cache_dir: Path | None = None) -> Loaded:
+    """Load and validate every entity file; problems are collected, not raised."""
+    if not graph_dir.is_dir():
+        raise BuildError(f"{graph_dir}: no such graph folder; pass --graph DIR (a folder of "
+                         "YAML entity files)")
+    onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir), cache_dir)
+    paths, problems = iter_entity_files(graph_dir)
+    entities: list[Entity] = []
+    rel_paths: dict[str, str] = {}
+    for p in paths:
+        shown = display_path(p, graph_dir)
+        ent, probs = load_file(p, shown)
+        problems.extend(probs)
+        if ent is not None:
+            entities.append(ent)
+            rel_paths[shown] = p.relative_to(graph_dir).as_posix()
+    if not paths and not problems:
+        problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files (*.yaml) in "
+                                "the graph folder", "empty"))
+    problems.extend(validate(entities, onto, rel_paths))
+    return Loaded(entities, onto, len(paths), sorted(set(problems)))
+
+
+def check(graph_dir: Path, ontology_dir: Path | None = None) -> Loaded:
+    """Validate only. Raises :class:`ValidationFailed` when there are problems."""
+    loaded = load_graph(graph_dir, ontology_dir)
+    if loaded.problems:
+        raise ValidationFailed(loaded.problems)
+    return loaded
+
+
+def compile_graph(graph_dir: Path, ontology_dir: Path | None = None) -> Compiled:
+    """Load, validate and compile a graph folder (library entry point)."""
+    loaded = check(graph_dir, ontology_dir)
+    return compile_entities(loaded.entities, loaded.ontology)
+
+
+def data_date(compiled: Compiled) -> str | None:
+    """The latest date any statement or source carries: how recent the data is."""
+    dates: list[str] = []
+    for e in compiled.entities:
+        if e.is_source and e.extra.get("date"):
+            dates.append(str(e.extra["date"]))
+        for d in [*e.relations, *e.facts]:
+            dates.extend(x for x in (d.date, d.start, d.end) if x)
+    return max(dates) if dates else None
+
+
+def summary(compiled: Compiled) -> dict[str, object]:
+    ents = [e for e in compiled.entities if not e.is_source]
+    return {
+        "entities": len(ents),
+        "by_type": dict(sorted(Counter(e.type for e in ents).items())),
+        "relations": sum(len(e.relations) for e in ents),
+        "facts": sum(len(e.facts) for e in ents),
+        "sources": sum(1 for e in compiled.entities if e.is_source),
+        "triples": len(compiled.triples),
+        "data_date": data_date(compiled),
+        "ontology": compiled.ontology.fingerprint[:16],
+    }
+
+
+def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True) -> None:
+    """Write every output file into ``folder`` (which must exist)."""
+    from .index import INDEX_NAME, write_index
+
+    summ = summary(compiled)
+    (folder / "ecosystem.nt").write_text(to_ntriples(compiled.triples), encoding="utf-8")
+    (folder / "ecosystem.ttl").write_text(to_turtle(compiled.triples), encoding="utf-8")
+    (folder / "ecosystem.jsonld").write_text(to_jsonld(compiled.triples), encoding="utf-8")
+    (folder / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
+    write_index(compiled, folder / INDEX_NAME,
+                {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)})
+    if html:
+        from .render import render_html
+
+        (folder / "ecosystem.html").write_text(render_html(compiled), encoding="utf-8")
+    (folder / "summary.json").write_text(
+        json.dumps(summ, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (folder / MARKER).write_text("ecosystem-kg build output; replaced whole by `ekg build`\n",
+                                 encoding="utf-8")
+
+
+def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
+          html: bool = True, before_swap: Callable[[Path], None] | None = None) -> BuildReport:
+    """Validate, compile and write all outputs to ``out_dir`` atomically."""
+    t0 = time.perf_counter()
+    loaded = load_graph(graph_dir, ontology_dir)
+    if loaded.problems:
+        raise ValidationFailed(loaded.problems)
+    compiled = compile_entities(loaded.entities, loaded.ontology)
+    with _OutputLock(out_dir) as lock:
+        tmp = lock.fresh_dir("tmp")
+        try:
+            write_outputs(compiled, tmp, html=html)
+            if before_swap is not None:
+                before_swap(tmp)
+            _swap(tmp, out_dir, lock)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    summ = summary(compiled)
+    files = {name: (out_dir / name).stat().st_size for name in OUTPUTS
+             if (out_dir / name).exists()}
+    return BuildReport(out_dir=out_dir, entities=int(summ["entities"]),  # type: ignore[call-overload]
+                       by_type=summ["by_type"],  # type: ignore[arg-type]
+                       relations=int(summ["relations"]),  # type: ignore[call-overload]
+                       facts=int(summ["facts"]),  # type: ignore[call-overload]
+                       triples=len(compiled.triples),
+                       sources=int(summ["sources"]),  # type: ignore[call-overload]
+                       seconds=time.perf_counter() - t0, files=files,
+                       data_date=summ["data_date"])  # type: ignore[arg-type]
+
+
+class _OutputLock:
+    """Serialises builds into one output folder and clears what killed builds left behind."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.parent = out_dir.resolve().parent
+        self.stem = "." + out_dir.resolve().name
+        self.fd: int | None = None
+
+    def __enter__(self) -> _OutputLock:
+        import fcntl
+
+        if self.out_dir.exists():
+            if not self.out_dir.is_dir():
+                raise BuildError(f"{self.out_dir}: exists and is not a folder; choose another "
+                                 "--out")
+            if any(self.out_dir.iterdir()) and not (self.out_dir / MARKER).exists():
+                raise BuildError(f"{self.out_dir}: folder is not empty and was not made by "
+                                 "`ekg build`; choose an empty or new --out folder")
+        try:
+            self.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.parent / f"{self.stem}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as exc:
+            raise BuildError(f"{self.out_dir}: cannot write here: {exc.strerror}") from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self._recover()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+
+    def fresh_dir(self, kind: str) -> Path:
+        p = self.parent / f"{self.stem}.{kind}-{os.getpid()}"
+        shutil.rmtree(p, ignore_errors=True)
+        p.mkdir()
+        return p
+
+    def _recover(self) -> None:
+        """A killed build may leave a tmp folder, or the old output renamed aside."""
+        olds = sorted(self.parent.glob(f"{self.stem}.old-*"))
+        if not self.out_dir.exists() and olds:
+            olds[-1].rename(self.out_dir)  # killed between the two renames: put it back
+            olds = olds[:-1]
+        for p in [*olds, *self.parent.glob(f"{self.stem}.tmp-*")]:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _swap(tmp: Path, out_dir: Path, lock: _OutputLock) -> None:
+    old = None
+    if out_dir.exists():
+        old = lock.parent / f"{lock.stem}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,485 @@
+"""Queries over the compiled SQLite index: resolve, find, show, neighbours, paths, lists,
+stats, rankings and timelines. Every function returns plain data (dicts and lists) that the
+CLI prints as a table or as JSON.
+
+Nothing here imports rdflib or pyvis; networkx is imported only for PageRank and betweenness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from difflib import SequenceMatcher, get_close_matches
+from pathlib import Path
+from typing import Any
+
+from .dates import date_key, in_force
+from .errors import Ambiguous, EkgError, NotFound, QueryError
+from .index import INDEX_NAME, normalize, pinyin_key
+
+KIND_RANK = {"id": 0, "name": 1, "alias": 2, "pinyin": 3}
+KIND_SCORE = {"id": 100.0, "name": 100.0, "alias": 95.0, "pinyin": 90.0}
+
+
+def newest_mtime(*folders: Path) -> float:
+    """The latest modification time of any file or folder below the given folders."""
+    newest = 0.0
+    stack = [str(f) for f in folders if f.exists()]
+    while stack:
+        d = stack.pop()
+        try:
+            st = os.stat(d)
+            newest = max(newest, st.st_mtime)
+            with os.scandir(d) as it:
+                for entry in it:
+                    if entry.name.startswith(".") and entry.name not in (".", ".."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        newest = max(newest, entry.stat().st_mtime)
+        except OSError:
+            continue
+    return newest
+
+
+def ensure_built(graph: Path, out: Path, ontology: Path | None,
+                 notify: Callable[[str], None] | None = None) -> Path:
+    """Path of a fresh index; rebuilds (with one note) when missing or older than the inputs."""
+    from .ontology import resolve_ontology_dir
+
+    index = out / INDEX_NAME
+    if not graph.is_dir():
+        if index.is_file():
+            return index  # a build without its sources (shipped outputs): use as is
+        raise QueryError(f"{graph}: no such graph folder; pass --graph DIR")
+    onto_dir = resolve_ontology_dir(graph, ontology)
+    try:
+        built = index.stat().st_mtime
+    except OSError:
+        built = None
+    if built is None or newest_mtime(graph, onto_dir) > built:
+        if notify is not None:
+            why = "missing" if built is None else "older than the graph files"
+            notify(f"note: {out}/ is {why}; rebuilding it")
+        from .pipeline import build
+
+        build(graph, out, ontology)
+    return index
+
+
+def open_index(graph: Path, out: Path, ontology: Path | None = None, *,
+               notify: Callable[[str], None] | None = None, fresh_check: bool = True) -> Index:
+    path = ensure_built(graph, out, ontology, notify) if fresh_check else out / INDEX_NAME
+    return Index(path)
+
+
+def _name(zh: str | None, en: str | None) -> dict[str, str]:
+    return {"zh": zh or "", "en": en or ""}
+
+
+class Index:
+    """Read-only access to ``index.sqlite``."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise QueryError(f"{path}: no compiled index; run `ekg build` first")
+        try:
+            self.con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            self.con.execute("SELECT 1 FROM meta LIMIT 1")
+        except sqlite3.DatabaseError as exc:
+            raise QueryError(f"{path}: not a valid index ({exc}); run `ekg build` again") from None
+        self._classes: dict[str, list[str]] | None = None
+        self._rels: dict[str, tuple[str, str]] | None = None
+        self._sources: dict[str, dict[str, Any]] | None = None
+
+    # -- ontology --------------------------------------------------------------------------
+
+    @property
+    def classes(self) -> dict[str, list[str]]:
+        if self._classes is None:
+            self._classes = {n: json.loads(a) for n, a in
+                             self.con.execute("SELECT name, ancestors FROM class")}
+        return self._classes
+
+    @property
+    def relations(self) -> dict[str, tuple[str, str]]:
+        if self._rels is None:
+            self._rels = {n: (en, zh) for n, en, zh in
+                          self.con.execute("SELECT name, label_en, label_zh FROM relation")}
+        return self._rels
+
+    def subtypes(self, types: Iterable[str]) -> set[str]:
+        """The given classes and all their subclasses; unknown names raise."""
+        out: set[str] = set()
+        for t in types:
+            if t not in self.classes:
+                hint = get_close_matches(t, list(self.classes), n=1, cutoff=0.5)
+                raise QueryError(f"unknown type {t!r}" + (f"; did you mean {hint[0]!r}?"
+                                                          if hint else ""))
+            out.update(c for c, anc in self.classes.items() if t in anc)
+        return out
+
+    def check_rels(self, rels: Iterable[str]) -> None:
+        for r in rels:
+            if r not in self.relations:
+                hint = get_close_matches(r, list(self.relations), n=1, cutoff=0.5)
+                raise QueryError(f"unknown relation {r!r}" + (f"; did you mean {hint[0]!r}?"
+                                                              if hint else ""))
+
+    @property
+    def sources(self) -> dict[str, dict[str, Any]]:
+        if self._sources is None:
+            self._sources = {i: json.loads(d) for i, d in
+                             self.con.execute("SELECT id, doc FROM source")}
+        return self._sources
+
+    def source_refs(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        out = []
+        for sid in ids:
+            s = self.sources.get(sid, {})
+            out.append({"id": sid, "title": s.get("title", ""), "title_en": s.get("title_en"),
+                        "publisher": s.get("publisher", ""), "date": s.get("date")})
+        return out
+
+    # -- resolution --------------------------------------------------------------------------
+
+    def names_of(self, ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, tuple[str, str, str]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for eid, typ, zh, en in self.con.execute(
+                    f"SELECT id, type, name_zh, name_en FROM entity WHERE id IN ({q})", chunk):
+                out[eid] = (typ, zh, en)
+        return out
+
+    def resolve(self, text: str) -> str:
+        """The id of the entity ``text`` names (id, zh/en name, alias or pinyin)."""
+        text = text.strip()
+        if not text:
+            raise QueryError("empty entity name")
+        row = self.con.execute("SELECT id FROM entity WHERE id = ?", (text,)).fetchone()
+        if row:
+            return str(row[0])
+        keys = [normalize(text)]
+        py = pinyin_key(text)
+        if py:
+            keys.append(py)
+        best: dict[str, int] = {}
+        for key in keys:
+            for eid, kind in self.con.execute("SELECT id, kind FROM name WHERE key = ?", (key,)):
+                rank = KIND_RANK.get(kind, 9)
+                best[eid] = min(best.get(eid, 9), rank)
+        if not best:
+            sugg = self.find(text, limit=5)
+            raise NotFound(text, [(r["id"], r["name"]["zh"] or r["name"]["en"]) for r in sugg])
+        top = min(best.values())
+        winners = sorted(e for e, r in best.items() if r == top)
+        if len(winners) > 1:
+            names = self.names_of(winners)
+            raise Ambiguous(text, [(w, names[w][1] or names[w][2]) for w in winners])
+        return winners[0]
+
+    def find(self, text: str, *, limit: int = 10) -> list[dict[str, Any]]:
+        """Entities whose id, names, aliases or pinyin match ``text``, best first."""
+        q = normalize(text)
+        if not q:
+            return []
+        qs = {q}
+        py = pinyin_key(text)
+        if py:
+            qs.add(py)
+        scores: dict[str, float] = {}
+
+        def bump(eid: str, s: float) -> None:
+            if s > scores.get(eid, 0.0):
+                scores[eid] = s
+
+        for qq in qs:
+            for key, eid, kind in self.con.execute(
+                    "SELECT key, id, kind FROM name WHERE key >= ? AND key < ?",
+                    (qq, qq + "\U0010ffff")):
+                if key == qq:
+                    bump(eid, KIND_SCORE.get(kind, 80.0))
+                else:
+                    bump(eid, 60.0 + 20.0 * len(qq) / len(key))
+            for key, eid in self.con.execute(
+                    "SELECT key, id FROM name WHERE instr(key, ?) > 0", (qq,)):
+                if key != qq and not key.startswith(qq):
+                    bump(eid, 40.0 + 20.0 * len(qq) / len(key))
+        if len(scores) < limit and len(q) >= 2:
+            keys: dict[str, list[str]] = {}
+            for key, eid in self.con.execute("SELECT key, id FROM name"):
+                keys.setdefault(key, []).append(eid)
+            for key in get_close_matches(q, list(keys), n=limit * 2, cutoff=0.6):
+                ratio = SequenceMatcher(None, q, key).ratio()
+                for eid in keys[key]:
+                    bump(eid, round(40.0 * ratio, 1))
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        names = self.names_of(e for e, _ in ranked)
+        return [{"id": e, "type": names[e][0], "name": _name(names[e][1], names[e][2]),
+                 "score": round(s, 1)} for e, s in ranked if e in names]
+
+    # -- entity views --------------------------------------------------------------------------
+
+    def _edges(self, where: str, args: Iterable[Any]) -> list[tuple[Any, ...]]:
+        return self.con.execute(
+            f'SELECT stmt, src, rel, dst, date, start, "end", doc FROM edge WHERE {where}',
+            list(args)).fetchall()
+
+    def show(self, entity: str, *, as_of: str | None = None) -> dict[str, Any]:
+        eid = self.resolve(entity)
+        typ, zh, en, doc_s = self.con.execute(
+            "SELECT type, name_zh, name_en, doc FROM entity WHERE id = ?", (eid,)).fetchone()
+        doc = json.loads(doc_s)
+        attrs = []
+        for a in doc["attributes"]:
+            if not in_force(as_of, a.get("date"), a.get("start"), a.get("end")):
+                continue
+            item = {k: v for k, v in a.items() if k != "sources"}
+            item["sources"] = self.source_refs(a["sources"])
+            attrs.append(item)
+        rels = []
+        edges = [(e, "out") for e in self._edges("src = ?", [eid])]
+        edges += [(e, "in") for e in self._edges("dst = ?", [eid])]
+        others = self.names_of(e[3] if d == "out" else e[1] for e, d in edges)
+        for (stmt, src, rel, dst, date, start, end, edoc), direction in edges:
+            if not in_force(as_of, date, start, end):
+                continue
+            other = dst if direction == "out" else src
+            t, ozh, oen = others.get(other, ("", "", ""))
+            ed = json.loads(edoc)
+            item2: dict[str, Any] = {"rel": rel, "direction": direction, "id": other, "type": t,
+                                     "name": _name(ozh, oen), "date": date}
+            if start or end:
+                item2["start"], item2["end"] = start, end
+            for k in ("role", "amount", "note"):
+                if k in ed:
+                    item2[k] = ed[k]
+            item2["sources"] = self.source_refs(ed["sources"])
+            rels.append(item2)
+        rels.sort(key=lambda r: (r["direction"] != "out", r["rel"], r["id"]))
+        return {"id": eid, "type": typ, "name": _name(zh, en), "aliases": doc["aliases"],
+                "description": doc["description"], "wikidata": doc.get("wikidata"),
+                "note": doc.get("note"), "attributes": attrs, "relations": rels,
+                "sources": self.source_refs(doc["sources"]), "file": doc.get("file")}
+
+    def _adjacent(self, frontier: list[str], rels: set[str] | None, direction: str,
+                  as_of: str | None) -> list[tuple[str, str, str, str]]:
+        """(from, rel, to, direction) for every edge touching the frontier."""
+        out: list[tuple[str, str, str, str]] = []
+        for i in range(0, len(frontier), 400):
+            chunk = frontier[i:i + 400]
+            q = ",".join("?" * len(chunk))
+            if direction in ("out", "both"):
+                for _, src, rel, dst, date, start, end, _ in self._edges(f"src IN ({q})", chunk):
+                    if (rels is None or rel in rels) and in_force(as_of, date, start, end):
+                        out.append((src, rel, dst, "out"))
+            if direction in ("in", "both"):
+                for _, src, rel, dst, date, start, end, _ in self._edges(f"dst IN ({q})", chunk):
+                    if (rels is None or rel in rels) and in_force(as_of, date, start, end):
+                        out.append((dst, rel, src, "in"))
+        return out
+
+    def neighbors(self, entity: str, *, hops: int = 1, rels: list[str] | None = None,
+                  types: list[str] | None = None, direction: str = "both",
+                  as_of: str | None = None) -> list[dict[str, Any]]:
+        eid = self.resolve(entity)
+        if rels:
+            self.check_rels(rels)
+        allowed = self.subtypes(types) if types else None
+        relset = set(rels) if rels else None
+        seen = {eid: 0}
+        found: list[tuple[int, str, str, str, str]] = []  # hops, dir, rel, id, via
+        frontier = [eid]
+        for h in range(1, hops + 1):
+            nxt: list[str] = []
+            for frm, rel, to, d in sorted(set(self._adjacent(frontier, relset, direction,
+                                                              as_of))):
+                if to == eid or seen.get(to, h) < h:
+                    continue
+                if to not in seen:
+                    seen[to] = h
+                    nxt.append(to)
+                found.append((h, d, rel, to, frm))
+            frontier = nxt
+            if not frontier:
+                break
+        names = self.names_of(x[3] for x in found)
+        rows = []
+        for h, d, rel, to, frm in sorted(set(found)):
+            t, zh, en = names.get(to, ("", "", ""))
+            if allowed is not None and t not in allowed:
+                continue
+            row: dict[str, Any] = {"id": to, "type": t, "name": _name(zh, en), "rel": rel,
+                                   "direction": d, "hops": h}
+            if h > 1:
+                row["via"] = frm
+            rows.append(row)
+        return rows
+
+    def path(self, a: str, b: str, *, max_hops: int = 6, all_paths: bool = False,
+             as_of: str | None = None) -> dict[str, Any]:
+        src, dst = self.resolve(a), self.resolve(b)
+        if src == dst:
+            return {"found": True, "hops": 0, "steps": [], "paths": [[]] if all_paths else None}
+        preds: dict[str, list[tuple[str, str, str]]] = {src: []}  # node -> (prev, rel, dir)
+        frontier = [src]
+        depth = 0
+        while frontier and dst not in preds and depth < max_hops:
+            depth += 1
+            layer: dict[str, list[tuple[str, str, str]]] = {}
+            for frm, rel, to, d in sorted(set(self._adjacent(frontier, None, "both", as_of))):
+                if to in preds:
+                    continue
+                layer.setdefault(to, []).append((frm, rel, d))
+            preds.update(layer)
+            frontier = sorted(layer)
+        if dst not in preds:
+            return {"found": False, "hops": None, "steps": [],
+                    **({"paths": []} if all_paths else {})}
+
+        def walk(node: str) -> list[list[dict[str, str]]]:
+            if node == src:
+                return [[]]
+            out = []
+            options = preds[node] if all_paths else preds[node][:1]
+            for prev, rel, d in options:
+                step = {"from": prev, "rel": rel, "to": node, "direction": d}
+                for p in walk(prev):
+                    out.append([*p, step])
+                    if len(out) >= 100:
+                        return out
+            return out
+
+        paths = walk(dst)
+        ids = {s["from"] for p in paths for s in p} | {s["to"] for p in paths for s in p}
+        names = self.names_of(ids)
+        result: dict[str, Any] = {
+            "found": True, "hops": len(paths[0]), "steps": paths[0],
+            "nodes": {i: {"type": names[i][0], "name": _name(names[i][1], names[i][2])}
+                      for i in sorted(ids) if i in names}}
+        if all_paths:
+            result["paths"] = paths
+        return result
+
+    def list(self, type_: str, *, where: list[tuple[str, str]] | None = None
+             ) -> list[dict[str, Any]]:
+        types = sorted(self.subtypes([type_]))
+        q = ",".join("?" * len(types))
+        rows = self.con.execute(
+            f"SELECT id, type, name_zh, name_en, doc FROM entity WHERE type IN ({q}) ORDER BY id",
+            types).fetchall()
+        for field, value in where or []:
+            if field in self.relations:
+                target = self.resolve(value)
+                ids = {r[0] for r in self.con.execute(
+                    "SELECT src FROM edge WHERE rel = ? AND dst = ?", (field, target))}
+                rows = [r for r in rows if r[0] in ids]
+            elif field in ("type", "id"):
+                rows = [r for r in rows if (r[1] if field == "type" else r[0]) == value]
+            else:
+                want = normalize(value)
+                rows = [r for r in rows if any(
+                    a["attribute"] == field and normalize(str(a["value"])) == want
+                    for a in json.loads(r[4])["attributes"])]
+        return [{"id": r[0], "type": r[1], "name": _name(r[2], r[3])} for r in rows]
+
+    def stats(self) -> dict[str, Any]:
+        meta = dict(self.con.execute("SELECT key, value FROM meta"))
+        summ = json.loads(meta.get("summary", "{}"))
+        by_rel = dict(self.con.execute(
+            "SELECT rel, count(*) FROM edge GROUP BY rel ORDER BY rel"))
+        dated = self.con.execute(
+            'SELECT count(*) FROM edge WHERE date IS NOT NULL OR start IS NOT NULL').fetchone()[0]
+        return {"entities": summ.get("entities"), "by_type": summ.get("by_type", {}),
+                "relations": summ.get("relations"), "by_relation": by_rel,
+                "dated_relations": dated, "attribute_facts": summ.get("facts"),
+                "sources": summ.get("sources"), "triples": summ.get("triples"),
+                "data_date": summ.get("data_date")}
+
+    def rank(self, *, by: str = "degree", types: list[str] | None = None, top: int = 10
+             ) -> list[dict[str, Any]]:
+        allowed = self.subtypes(types) if types else None
+        scores: dict[str, float] = {}
+        if by == "degree":
+            for node, n in self.con.execute(
+                    "SELECT node, count(*) FROM (SELECT src AS node FROM edge UNION ALL "
+                    "SELECT dst FROM edge) GROUP BY node"):
+                scores[node] = float(n)
+        else:
+            import networkx as nx
+
+            g = nx.Graph() if by == "betweenness" else nx.DiGraph()
+            g.add_nodes_from(r[0] for r in self.con.execute("SELECT id FROM entity ORDER BY id"))
+            g.add_edges_from(self.con.execute("SELECT src, dst FROM edge ORDER BY stmt"))
+            if by == "pagerank":
+                scores = nx.pagerank(g)
+            else:
+                k = None if g.number_of_nodes() <= 2000 else 500
+                scores = nx.betweenness_centrality(g, k=k, seed=0)
+        names = self.names_of(scores)
+        ranked = sorted(((s, e) for e, s in scores.items()
+                         if allowed is None or names.get(e, ("",))[0] in allowed),
+                        key=lambda x: (-x[0], x[1]))[:top]
+        return [{"rank": i, "score": round(s, 6), "id": e, "type": names[e][0],
+                 "name": _name(names[e][1], names[e][2])}
+                for i, (s, e) in enumerate(ranked, 1) if e in names]
+
+    def timeline(self, *, start: str | None = None, end: str | None = None,
+                 entity: str | None = None) -> list[dict[str, Any]]:
+        eid = self.resolve(entity) if entity else None
+        events: list[dict[str, Any]] = []
+        if eid:
+            edges = self._edges("(src = ? OR dst = ?) AND (date IS NOT NULL OR start IS NOT "
+                                "NULL)", [eid, eid])
+        else:
+            edges = self._edges("date IS NOT NULL OR start IS NOT NULL", [])
+        names = self.names_of([e[1] for e in edges] + [e[3] for e in edges])
+        for stmt, src, rel, dst, date, st, en, doc in edges:
+            when = date or st
+            events.append({"date": when, "end": en, "subject": self._ref(src, names),
+                           "rel": rel, "object": self._ref(dst, names),
+                           "sources": json.loads(doc)["sources"], **(
+                               {k: v for k, v in json.loads(doc).items()
+                                if k in ("amount", "role", "note")})})
+        q = "SELECT id, type, name_zh, name_en, doc FROM entity"
+        args: list[Any] = []
+        if eid:
+            q += " WHERE id = ?"
+            args.append(eid)
+        for i, t, zh, en, doc_s in self.con.execute(q, args):
+            for a in json.loads(doc_s)["attributes"]:
+                when = a.get("date") or a.get("start")
+                if a["attribute"] in ("founded",):
+                    when = when or str(a["value"])
+                if not when:
+                    continue
+                item = {"date": when, "end": a.get("end"),
+                        "subject": {"id": i, "type": t, "name": _name(zh, en)},
+                        "rel": a["attribute"], "object": None, "value": a["value"],
+                        "sources": a["sources"]}
+                if a.get("unit"):
+                    item["unit"] = a["unit"]
+                if a.get("note"):
+                    item["note"] = a["note"]
+                events.append(item)
+        lo = date_key(start) if start else None
+        hi = date_key(end, end=True) if end else None
+        out = [e for e in events if (lo is None or date_key(e["date"], end=True) >= lo)
+               and (hi is None or date_key(e["date"]) <= hi)]
+        out.sort(key=lambda e: (date_key(e["date"]), e["subject"]["id"], e["rel"],
+                                (e["object"] or {}).get("id", "")))
+        return out
+
+    @staticmethod
+    def _ref(eid: str, names: dict[str, tuple[str, str, str]]) -> dict[str, Any]:
+        t, zh, en = names.get(eid, ("", "", ""))
+        return {"id": eid, "type": t, "name": _name(zh, en)}
+
+
+__all__ = ["EkgError", "Index", "ensure_built", "open_index"]

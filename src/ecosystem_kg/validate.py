@@ -1,0 +1,233 @@
+"""Check loaded entities against the ontology. Returns located problems; never prints."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from difflib import get_close_matches
+from pathlib import PurePath
+from typing import Any
+
+from .dates import check_date, date_key
+from .errors import Problem, SourceLocation
+from .load import ID_RE, Dated, Entity
+from .ontology import DATE, QUANTITY, THING, URL, Ontology
+
+WIKIDATA_RE = re.compile(r"^Q[1-9]\d*$")
+NOT_INSTANTIABLE = {"Statement", "Unit"}
+ACYCLIC = ("part_of", "subsidiary_of")
+# Quantities in these units may fall below zero (a rate or a price change can be negative).
+SIGNED_UNITS = {"percent"}
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    hint = get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {hint[0]!r}?" if hint else ""
+
+
+def is_http_url(value: str) -> bool:
+    return bool(re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE))
+
+
+def validate(entities: list[Entity], onto: Ontology, rel_paths: dict[str, str] | None = None
+             ) -> list[Problem]:
+    """All ontology-level problems of a set of loaded entities.
+
+    ``rel_paths`` maps an entity's file (as shown) to its path relative to the graph folder,
+    used to check that an entity sits in its type's folder.
+    """
+    problems: list[Problem] = []
+    add = problems.append
+    by_id: dict[str, Entity] = {}
+    for ent in entities:
+        first = by_id.get(ent.id)
+        if first is not None:
+            add(Problem(ent.loc("id"), f"duplicate id {ent.id!r}; also defined at "
+                        f"{first.loc('id')} (ids must be unique)", "duplicate-id"))
+            add(Problem(first.loc("id"), f"duplicate id {ent.id!r}; also defined at "
+                        f"{ent.loc('id')} (ids must be unique)", "duplicate-id"))
+            continue
+        by_id[ent.id] = ent
+    sources = {e.id for e in entities if e.is_source}
+
+    for ent in entities:
+        _check_entity(ent, onto, by_id, sources, rel_paths, add)
+    _check_cycles(entities, by_id, add)
+    return sorted(set(problems))
+
+
+def _check_entity(ent: Entity, onto: Ontology, by_id: dict[str, Entity], sources: set[str],
+                  rel_paths: dict[str, str] | None, add: Any) -> None:
+    stem = PurePath(ent.path).stem
+    if not ID_RE.match(ent.id):
+        add(Problem(ent.loc("id"), f"invalid id {ent.id!r}; use lowercase letters, digits and "
+                    "hyphens, starting with a letter (e.g. 'biren-technology')", "bad-id"))
+    if ent.id != stem:
+        add(Problem(ent.loc("id"), f"id {ent.id!r} does not match the file name {stem!r}; "
+                    f"rename the file to {ent.id}.yaml or change the id", "id-file"))
+    if ent.type not in onto.classes or ent.type in NOT_INSTANTIABLE:
+        add(Problem(ent.loc("type"), f"unknown type {ent.type!r}"
+                    + _suggest(ent.type, [c for c in onto.classes if c not in NOT_INSTANTIABLE]),
+                    "unknown-type"))
+        known_type = False
+    else:
+        known_type = True
+        folder = onto.folder_of(ent.type)
+        rel = rel_paths.get(ent.path) if rel_paths else None
+        if folder and rel is not None:
+            parts = PurePath(rel).parts
+            if len(parts) != 2 or parts[0] != folder:
+                add(Problem(ent.loc("type"), f"an entity of type {ent.type!r} belongs in "
+                            f"{folder}/ (found in {PurePath(rel).parent.as_posix() or '.'}/); "
+                            "move the file", "folder"))
+
+    if ent.is_source:
+        d = ent.extra.get("date")
+        if d is not None and (msg := check_date(d)):
+            add(Problem(ent.loc("date"), msg, "bad-date"))
+        url = ent.extra.get("url")
+        if url is not None and not is_http_url(url):
+            add(Problem(ent.loc("url"), f"URL {url!r} is not an http(s) address", "bad-url"))
+        return
+
+    if ent.wikidata is not None and not WIKIDATA_RE.match(ent.wikidata):
+        add(Problem(ent.loc("wikidata"), f"invalid Wikidata id {ent.wikidata!r}; write it as "
+                    "Q followed by digits (Q8686)", "bad-wikidata"))
+    _check_sources(ent.sources, ent.source_locs, sources, add)
+
+    for f in ent.facts:
+        info = onto.attributes.get(f.prop)
+        if info is None:
+            add(Problem(f.loc, f"unknown attribute {f.prop!r}" + _suggest(f.prop, onto.attributes),
+                        "unknown-attribute"))
+            continue
+        if known_type and not onto.is_any(ent.type, info.domain):
+            add(Problem(f.loc, f"attribute {f.prop!r} does not apply to a {ent.type}; it is "
+                        f"for {_or(info.domain)}", "domain"))
+        _check_dated(f, sources, add)
+        if info.kind == QUANTITY:
+            _check_quantity(f.value, f.unit, f.value_loc, f.unit_loc or f.loc, f.prop,
+                            info.units, add)
+        elif f.unit is not None:
+            add(Problem(f.unit_loc or f.loc, f"attribute {f.prop!r} takes no unit", "unit"))
+        if info.kind == DATE:
+            if (msg := check_date(str(f.value))):
+                add(Problem(f.value_loc, msg, "bad-date"))
+        elif info.kind == URL:
+            if not isinstance(f.value, str) or not is_http_url(f.value):
+                add(Problem(f.value_loc, f"attribute {f.prop!r} must be an http(s) URL; got "
+                            f"{f.value!r}", "bad-url"))
+        elif info.kind != QUANTITY and isinstance(f.value, bool):
+            add(Problem(f.value_loc, f"attribute {f.prop!r} must be text", "shape"))
+
+    for r in ent.relations:
+        info_r = onto.relations.get(r.rel)
+        if info_r is None:
+            add(Problem(r.rel_loc, f"unknown relation {r.rel!r}" + _suggest(r.rel, onto.relations),
+                        "unknown-relation"))
+        target = by_id.get(r.target)
+        if target is None:
+            add(Problem(r.target_loc, f"unknown entity {r.target!r}"
+                        + _suggest(r.target, [k for k, v in by_id.items() if not v.is_source]),
+                        "dangling"))
+        elif target.is_source:
+            add(Problem(r.target_loc, f"{r.target!r} is a source; cite it with 'source', not "
+                        "as a relation target", "range"))
+        elif r.target == ent.id:
+            add(Problem(r.target_loc, f"{ent.id!r} relates to itself with {r.rel!r}; a "
+                        "relation needs two different entities", "self-relation"))
+        if info_r is not None:
+            if known_type and not onto.is_any(ent.type, info_r.domain):
+                add(Problem(r.rel_loc, f"relation {r.rel!r} cannot start from a {ent.type}; "
+                            f"its subject must be {_or(info_r.domain)}", "domain"))
+            if (target is not None and not target.is_source and target.type in onto.classes
+                    and not onto.is_any(target.type, info_r.range)):
+                add(Problem(r.target_loc, f"relation {r.rel!r} cannot point to {r.target!r} "
+                            f"(a {target.type}); its object must be {_or(info_r.range)}", "range"))
+        _check_dated(r, sources, add)
+        if r.amount is not None:
+            units = onto.qualifiers["amount"].units if "amount" in onto.qualifiers else []
+            _check_quantity(r.amount.value, r.amount.unit, r.amount.loc,
+                            r.amount.unit_loc or r.amount.loc, "amount", units, add)
+
+
+def _or(classes: list[str]) -> str:
+    if classes == [THING]:
+        return "anything"
+    if len(classes) == 1:
+        return f"a {classes[0]}"
+    return "a " + ", a ".join(classes[:-1]) + f" or a {classes[-1]}"
+
+
+def _check_sources(ids: list[str], locs: list[SourceLocation], sources: set[str], add: Any
+                   ) -> None:
+    for sid, loc in zip(ids, locs, strict=False):
+        if sid not in sources:
+            add(Problem(loc, f"unknown source {sid!r}" + _suggest(sid, sources)
+                        + (" (add it to graph/sources/)" if not sources else ""),
+                        "unknown-source"))
+
+
+def _check_dated(d: Dated, sources: set[str], add: Any) -> None:
+    for key in ("date", "start", "end"):
+        val = getattr(d, key)
+        if val is not None and (msg := check_date(val)):
+            add(Problem(d.date_locs[key], msg, "bad-date"))
+            setattr(d, key, None)
+    if d.date is not None and (d.start is not None or d.end is not None):
+        add(Problem(d.date_locs["date"], "give either 'date' or 'start'/'end', not both",
+                    "bad-date"))
+    if d.start is not None and d.end is not None:
+        if date_key(d.end, end=True) < date_key(d.start):
+            add(Problem(d.date_locs["end"], f"end {d.end} is before start {d.start}",
+                        "bad-date"))
+    _check_sources(d.sources, d.source_locs, sources, add)
+
+
+def _check_quantity(value: Any, unit: str | None, vloc: SourceLocation, uloc: SourceLocation,
+                    prop: str, units: list[str], add: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        add(Problem(vloc, f"{prop!r} must be a number (write 6 and unit RMB_100M for 6亿元); "
+                    f"got {value!r}", "not-a-number"))
+    elif value < 0 and unit not in SIGNED_UNITS:
+        add(Problem(vloc, f"{prop!r} cannot be negative ({value})", "negative"))
+    if unit is None:
+        add(Problem(uloc, f"{prop!r} needs a unit: one of {', '.join(units)}", "unit"))
+    elif unit not in units:
+        add(Problem(uloc, f"unknown unit {unit!r} for {prop!r}" + _suggest(unit, units)
+                    + f" (allowed: {', '.join(units)})", "unit"))
+
+
+def _check_cycles(entities: list[Entity], by_id: dict[str, Entity], add: Any) -> None:
+    for rel in ACYCLIC:
+        edges: dict[str, list[tuple[str, SourceLocation]]] = {}
+        for e in entities:
+            for r in e.relations:
+                if r.rel == rel and r.target in by_id and r.target != e.id:
+                    edges.setdefault(e.id, []).append((r.target, r.rel_loc))
+        state: dict[str, int] = {}
+        for start in sorted(edges):
+            if state.get(start):
+                continue
+            stack: list[tuple[str, int]] = [(start, 0)]
+            path: list[str] = []
+            while stack:
+                node, i = stack.pop()
+                if i == 0:
+                    state[node] = 1
+                    path.append(node)
+                succ = edges.get(node, [])
+                if i < len(succ):
+                    stack.append((node, i + 1))
+                    nxt, loc = succ[i]
+                    if state.get(nxt) == 1:
+                        cycle = path[path.index(nxt):] + [nxt]
+                        add(Problem(loc, f"cycle in {rel!r}: {' -> '.join(cycle)}; an entity "
+                                    f"cannot be {rel.replace('_', ' ')} itself", "cycle"))
+                    elif not state.get(nxt):
+                        stack.append((nxt, 0))
+                else:
+                    state[node] = 2
+                    path.pop()
