@@ -111,8 +111,9 @@ def load_yaml(text: str, file: str) -> Any:
         elif exc.context:
             what = f"{exc.context}, {what}"
         msg = f"YAML syntax error: {what}"
-        if "\t" in text and "tab" in what:
-            msg += "; indent with spaces, not tabs"
+        lines = text.splitlines()
+        if 0 < loc.line <= len(lines) and lines[loc.line - 1][loc.col - 1:loc.col] == "\t":
+            msg += " (a tab character; indent with spaces, not tabs)"
         raise YamlFileError([Problem(loc, msg, "yaml")]) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) and the like
         mark = getattr(exc, "problem_mark", None)
@@ -158,7 +159,7 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], dept
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _T + "seq":
             problems.append(Problem(loc, f"unsupported YAML tag {_short_tag(node.tag)!r}; "
-                                    "entity files hold plain data only", "tag"))
+                                    "entity files hold plain data only (remove the tag)", "tag"))
             return None
         out = LList()
         out.loc = loc
@@ -170,7 +171,7 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], dept
     if isinstance(node, yaml.MappingNode):
         if node.tag != _T + "map":
             problems.append(Problem(loc, f"unsupported YAML tag {_short_tag(node.tag)!r}; "
-                                    "entity files hold plain data only", "tag"))
+                                    "entity files hold plain data only (remove the tag)", "tag"))
             return None
         m = LMap()
         m.loc = loc

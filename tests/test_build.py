@@ -1,0 +1,158 @@
+"""The build: outputs parse back, are deterministic and are written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ecosystem_kg import BuildError, ValidationFailed, build, compile_graph
+from ecosystem_kg.compile import to_networkx, to_rdflib
+
+from .conftest import MINI, run_ekg
+
+RDF_FILES = ("ecosystem.ttl", "ecosystem.nt", "ecosystem.jsonld")
+
+
+def test_outputs_parse_back_to_the_same_graph(mini_build: tuple[Path, Path]) -> None:
+    import rdflib
+    from rdflib.compare import isomorphic
+
+    graph, out = mini_build
+    compiled = compile_graph(graph)
+    expected = to_rdflib(compiled.triples)
+    fmts = {"ecosystem.ttl": "turtle", "ecosystem.nt": "nt", "ecosystem.jsonld": "json-ld"}
+    for name, fmt in fmts.items():
+        g = rdflib.Graph()
+        g.parse(out / name, format=fmt)
+        assert len(g) == len(expected), name
+        assert isomorphic(g, expected), name
+    assert not any(isinstance(t, rdflib.BNode) for tr in expected for t in tr)
+
+
+def test_statement_nodes_answer_which_source_says_what_and_when(mini_build: tuple[Path, Path]
+                                                                ) -> None:
+    import rdflib
+
+    graph, out = mini_build
+    g = rdflib.Graph()
+    g.parse(out / "ecosystem.nt", format="nt")
+    q = """
+    PREFIX ekg: <https://w3id.org/ecosystem-kg/ontology#>
+    PREFIX prov: <http://www.w3.org/ns/prov#>
+    PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+    SELECT ?src ?date WHERE {
+      ?st rdf:subject <https://w3id.org/ecosystem-kg/id/biren> ;
+          rdf:predicate ekg:listed_on ; rdf:object <https://w3id.org/ecosystem-kg/id/hkex> ;
+          prov:wasDerivedFrom ?src ; ekg:date ?date . }"""
+    rows = [(str(a), str(b)) for a, b in g.query(q)]  # type: ignore[misc]
+    assert rows == [("https://w3id.org/ecosystem-kg/id/news-a", "2026-01-02")]
+
+
+def test_networkx_projection() -> None:
+    g = to_networkx(compile_graph(MINI))
+    assert g.number_of_nodes() == 10  # sources are not nodes
+    assert g.nodes["metax"]["name_zh"] == "沐曦股份"
+    edges = g.get_edge_data("biren", "hkex")
+    assert [d["rel"] for d in edges.values()] == ["listed_on"]
+    assert next(iter(edges.values()))["date"] == "2026-01-02"
+
+
+def test_summary_counts(mini_build: tuple[Path, Path]) -> None:
+    _, out = mini_build
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert s["entities"] == 10 and s["relations"] == 12 and s["sources"] == 2
+    assert s["by_type"]["GPUMaker"] == 2
+    assert s["data_date"] == "2026-01-09"
+
+
+@pytest.mark.slow
+def test_build_is_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"out{seed}"
+        r = run_ekg("build", "--graph", str(MINI), "--out", str(out), "--no-html",
+                    env={"PYTHONHASHSEED": seed})
+        assert r.returncode == 0, r.stderr
+        outs.append(out)
+    names = sorted(p.name for p in outs[0].iterdir())
+    assert names == sorted(p.name for p in outs[1].iterdir())
+    for name in names:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_failed_build_leaves_previous_build_intact(mini: Path, tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    build(mini, out, html=False)
+    before = _snapshot(out)
+    (mini / "companies" / "biren.yaml").write_text(
+        "id: biren\ntype: GPUMaker\nname: {zh: 壁仞, en: Biren}\nrelations:\n"
+        "  - {rel: listed_in, to: hkex}\n", encoding="utf-8")
+    r = run_ekg("build", "--graph", str(mini), "--out", str(out))
+    assert r.returncode == 1
+    assert "unknown relation 'listed_in'; did you mean 'listed_on'?" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert _snapshot(out) == before
+
+
+def test_error_while_writing_leaves_previous_build_intact(mini: Path, tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    build(mini, out, html=False)
+    before = _snapshot(out)
+
+    def boom(_: Path) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        build(mini, out, html=False, before_swap=boom)
+    assert _snapshot(out) == before
+    assert not list(tmp_path.glob(".build.tmp-*"))
+
+
+def test_leftovers_of_a_killed_build_are_recovered(mini: Path, tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    build(mini, out, html=False)
+    before = _snapshot(out)
+    # killed between the two renames: the old output sits aside, a tmp folder is half written
+    out.rename(tmp_path / ".build.old-99999")
+    (tmp_path / ".build.tmp-99998").mkdir()
+    (tmp_path / ".build.tmp-99998" / "ecosystem.nt").write_text("partial", encoding="utf-8")
+    build(mini, out, html=False)
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".build.")) == [
+        ".build.lock"]
+
+
+def test_refuses_to_replace_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(BuildError, match="not made by `ekg build`"):
+        build(MINI, out, html=False)
+    assert (out / "precious.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_validation_failure_raises_with_all_problems(tmp_path: Path) -> None:
+    g = tmp_path / "g"
+    shutil.copytree(MINI, g)
+    os.remove(g / "organizations" / "hkex.yaml")
+    with pytest.raises(ValidationFailed) as info:
+        build(g, tmp_path / "out", html=False)
+    assert [str(p) for p in info.value.problems] == [
+        f"{os.path.relpath(g / 'companies' / 'biren.yaml')}:7:26: unknown entity 'hkex'"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_ontology_is_bundled_and_works_from_another_directory(tmp_path: Path) -> None:
+    g = tmp_path / "elsewhere"
+    shutil.copytree(MINI, g)
+    r = run_ekg("check", "--graph", str(g), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("OK: 12 files, 10 entities")
