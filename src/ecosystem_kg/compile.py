@@ -315,7 +315,7 @@ def to_jsonld(triples: list[Triple]) -> str:
     graph = []
     for s in sorted(nodes):
         node = nodes[s]
-        for k, v in node.items():
+        for _k, v in node.items():
             if isinstance(v, list):
                 v.sort(key=lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
         graph.append(node)

@@ -8,13 +8,12 @@ not the whole graph.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 from .compile import Compiled, relation_stmt_iri
+from .names import normalize, pinyin_key
 from .ontology import Ontology
 
 INDEX_NAME = "index.sqlite"
@@ -38,26 +37,6 @@ CREATE INDEX edge_dst ON edge(dst);
 CREATE INDEX name_key ON name(key);
 CREATE INDEX entity_type ON entity(type);
 """
-
-_STRIP = re.compile(r"[\s\-_·・.,，、'\"“”‘’()（）《》<>\[\]【】「」:：/]+")
-
-
-def normalize(text: str) -> str:
-    """Case-, width-, whitespace- and punctuation-insensitive key."""
-    return _STRIP.sub("", unicodedata.normalize("NFKC", text).casefold())
-
-
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
-def pinyin_key(text: str) -> str | None:
-    """Toneless pinyin of the Chinese characters in ``text`` (沐曦 -> 'muxi'), or None."""
-    if not _CJK.search(text):
-        return None
-    from pypinyin import lazy_pinyin
-
-    return normalize("".join(lazy_pinyin(text)))
-
 
 def name_rows(eid: str, zh: str, en: str, aliases: list[str]) -> list[tuple[str, str, str, str]]:
     rows: set[tuple[str, str, str, str]] = set()
@@ -121,7 +100,10 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str]) -> None:
             "INSERT INTO relation VALUES (?, ?, ?, ?)",
             [(r.name, r.label_en, r.label_zh, int(r.symmetric))
              for r in sorted(onto.relations.values(), key=lambda r: r.name)])
-        ents, sources, names, edges = [], [], [], []
+        ents: list[tuple[Any, ...]] = []
+        sources: list[tuple[Any, ...]] = []
+        names: list[tuple[str, str, str, str]] = []
+        edges: list[tuple[Any, ...]] = []
         for e in compiled.entities:
             if e.is_source:
                 doc = {"id": e.id, **e.extra}
@@ -144,8 +126,8 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str]) -> None:
         con.executemany("INSERT INTO entity VALUES (?, ?, ?, ?, ?)", sorted(ents))
         con.executemany("INSERT INTO source VALUES (?, ?)", sorted(sources))
         con.executemany("INSERT INTO name VALUES (?, ?, ?, ?)", sorted(set(names)))
-        con.executemany("INSERT INTO edge VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        sorted(edges, key=lambda r: r[0]))
+        edges.sort(key=lambda r: str(r[0]))
+        con.executemany("INSERT INTO edge VALUES (?, ?, ?, ?, ?, ?, ?, ?)", edges)
         con.executescript(INDEXES)
         con.commit()
     finally:

@@ -6,7 +6,6 @@ adding a class, a relation or a unit means editing ``ontology/*.ttl`` only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,6 +149,8 @@ def ontology_files(onto_dir: Path) -> list[Path]:
 
 
 def fingerprint(onto_dir: Path) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     for p in ontology_files(onto_dir):
         h.update(p.name.encode())
@@ -183,13 +184,13 @@ def _parse(onto_dir: Path, fp: str) -> Ontology:
     from rdflib.collection import Collection
     from rdflib.namespace import OWL, RDF, RDFS, XSD
 
-    g = rdflib.Graph()
+    g: Any = rdflib.Graph()
     files = ontology_files(onto_dir)
-    for p in files:
+    for path in files:
         try:
-            g.parse(p, format="turtle")
+            g.parse(path, format="turtle")
         except Exception as exc:  # rdflib raises many kinds of parser errors
-            raise EkgError(f"{p}: the ontology could not be parsed: {exc}") from None
+            raise EkgError(f"{path}: the ontology could not be parsed: {exc}") from None
     ekg = rdflib.Namespace(EKG)
 
     def local(term: Any) -> str | None:
@@ -282,10 +283,10 @@ def _parse(onto_dir: Path, fp: str) -> Ontology:
             continue
         en, zh, comment = labels(p)
         rng = g.value(p, RDFS.range)
-        units = sorted(str(g.value(u, ekg.symbol)) for u in g.objects(p, ekg.allowedUnit))
-        info = AttributeInfo(name, en, zh, comment, kind=kinds.get(rng, TEXT),
-                             domain=expand(class_list(g.value(p, RDFS.domain))), units=units)
-        (qualifiers if info.domain == ["Statement"] else attributes)[name] = info
+        allowed = sorted(str(g.value(u, ekg.symbol)) for u in g.objects(p, ekg.allowedUnit))
+        ainfo = AttributeInfo(name, en, zh, comment, kind=kinds.get(rng, TEXT),
+                              domain=expand(class_list(g.value(p, RDFS.domain))), units=allowed)
+        (qualifiers if ainfo.domain == ["Statement"] else attributes)[name] = ainfo
 
     units: dict[str, UnitInfo] = {}
     for u in sorted(set(g.subjects(RDF.type, ekg.Unit))):
@@ -294,5 +295,5 @@ def _parse(onto_dir: Path, fp: str) -> Ontology:
             continue
         en, zh, _ = labels(u)
         units[str(sym)] = UnitInfo(str(sym), en, zh, str(u))
-    return Ontology(classes, relations, attributes, units, fp, [p.name for p in files],
+    return Ontology(classes, relations, attributes, units, fp, [f.name for f in files],
                     qualifiers)

@@ -11,13 +11,12 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
-from difflib import SequenceMatcher, get_close_matches
 from pathlib import Path
 from typing import Any
 
 from .dates import date_key, in_force
 from .errors import Ambiguous, EkgError, NotFound, QueryError
-from .index import INDEX_NAME, normalize, pinyin_key
+from .names import normalize
 
 KIND_RANK = {"id": 0, "name": 1, "alias": 2, "pinyin": 3}
 KIND_SCORE = {"id": 100.0, "name": 100.0, "alias": 95.0, "pinyin": 90.0}
@@ -50,7 +49,7 @@ def ensure_built(graph: Path, out: Path, ontology: Path | None,
     """Path of a fresh index; rebuilds (with one note) when missing or older than the inputs."""
     from .ontology import resolve_ontology_dir
 
-    index = out / INDEX_NAME
+    index = out / "index.sqlite"
     if not graph.is_dir():
         if index.is_file():
             return index  # a build without its sources (shipped outputs): use as is
@@ -72,7 +71,7 @@ def ensure_built(graph: Path, out: Path, ontology: Path | None,
 
 def open_index(graph: Path, out: Path, ontology: Path | None = None, *,
                notify: Callable[[str], None] | None = None, fresh_check: bool = True) -> Index:
-    path = ensure_built(graph, out, ontology, notify) if fresh_check else out / INDEX_NAME
+    path = ensure_built(graph, out, ontology, notify) if fresh_check else out / "index.sqlite"
     return Index(path)
 
 
@@ -116,6 +115,8 @@ class Index:
         out: set[str] = set()
         for t in types:
             if t not in self.classes:
+                from difflib import get_close_matches
+
                 hint = get_close_matches(t, list(self.classes), n=1, cutoff=0.5)
                 raise QueryError(f"unknown type {t!r}" + (f"; did you mean {hint[0]!r}?"
                                                           if hint else ""))
@@ -125,6 +126,8 @@ class Index:
     def check_rels(self, rels: Iterable[str]) -> None:
         for r in rels:
             if r not in self.relations:
+                from difflib import get_close_matches
+
                 hint = get_close_matches(r, list(self.relations), n=1, cutoff=0.5)
                 raise QueryError(f"unknown relation {r!r}" + (f"; did you mean {hint[0]!r}?"
                                                               if hint else ""))
@@ -165,10 +168,7 @@ class Index:
         row = self.con.execute("SELECT id FROM entity WHERE id = ?", (text,)).fetchone()
         if row:
             return str(row[0])
-        keys = [normalize(text)]
-        py = pinyin_key(text)
-        if py:
-            keys.append(py)
+        keys = [normalize(text)]  # pinyin rows were written at build time: 'muxi' matches
         best: dict[str, int] = {}
         for key in keys:
             for eid, kind in self.con.execute("SELECT id, kind FROM name WHERE key = ?", (key,)):
@@ -190,9 +190,6 @@ class Index:
         if not q:
             return []
         qs = {q}
-        py = pinyin_key(text)
-        if py:
-            qs.add(py)
         scores: dict[str, float] = {}
 
         def bump(eid: str, s: float) -> None:
@@ -212,6 +209,8 @@ class Index:
                 if key != qq and not key.startswith(qq):
                     bump(eid, 40.0 + 20.0 * len(qq) / len(key))
         if len(scores) < limit and len(q) >= 2:
+            from difflib import SequenceMatcher, get_close_matches
+
             keys: dict[str, list[str]] = {}
             for key, eid in self.con.execute("SELECT key, id FROM name"):
                 keys.setdefault(key, []).append(eid)
@@ -247,7 +246,7 @@ class Index:
         edges = [(e, "out") for e in self._edges("src = ?", [eid])]
         edges += [(e, "in") for e in self._edges("dst = ?", [eid])]
         others = self.names_of(e[3] if d == "out" else e[1] for e, d in edges)
-        for (stmt, src, rel, dst, date, start, end, edoc), direction in edges:
+        for (_stmt, src, rel, dst, date, start, end, edoc), direction in edges:
             if not in_force(as_of, date, start, end):
                 continue
             other = dst if direction == "out" else src
@@ -367,7 +366,7 @@ class Index:
             result["paths"] = paths
         return result
 
-    def list(self, type_: str, *, where: list[tuple[str, str]] | None = None
+    def list_entities(self, type_: str, *, where: list[tuple[str, str]] | None = None
              ) -> list[dict[str, Any]]:
         types = sorted(self.subtypes([type_]))
         q = ",".join("?" * len(types))
@@ -411,17 +410,18 @@ class Index:
                     "SELECT node, count(*) FROM (SELECT src AS node FROM edge UNION ALL "
                     "SELECT dst FROM edge) GROUP BY node"):
                 scores[node] = float(n)
+        elif by == "pagerank":
+            nodes = [r[0] for r in self.con.execute("SELECT id FROM entity ORDER BY id")]
+            edges = self.con.execute("SELECT src, dst FROM edge ORDER BY stmt").fetchall()
+            scores = pagerank(nodes, edges)
         else:
             import networkx as nx
 
-            g = nx.Graph() if by == "betweenness" else nx.DiGraph()
+            g = nx.Graph()
             g.add_nodes_from(r[0] for r in self.con.execute("SELECT id FROM entity ORDER BY id"))
             g.add_edges_from(self.con.execute("SELECT src, dst FROM edge ORDER BY stmt"))
-            if by == "pagerank":
-                scores = nx.pagerank(g)
-            else:
-                k = None if g.number_of_nodes() <= 2000 else 500
-                scores = nx.betweenness_centrality(g, k=k, seed=0)
+            k = None if g.number_of_nodes() <= 2000 else 500
+            scores = nx.betweenness_centrality(g, k=k, seed=0)
         names = self.names_of(scores)
         ranked = sorted(((s, e) for e, s in scores.items()
                          if allowed is None or names.get(e, ("",))[0] in allowed),
@@ -440,7 +440,7 @@ class Index:
         else:
             edges = self._edges("date IS NOT NULL OR start IS NOT NULL", [])
         names = self.names_of([e[1] for e in edges] + [e[3] for e in edges])
-        for stmt, src, rel, dst, date, st, en, doc in edges:
+        for _stmt, src, rel, dst, date, st, en, doc in edges:
             when = date or st
             events.append({"date": when, "end": en, "subject": self._ref(src, names),
                            "rel": rel, "object": self._ref(dst, names),
@@ -482,4 +482,34 @@ class Index:
         return {"id": eid, "type": t, "name": _name(zh, en)}
 
 
-__all__ = ["EkgError", "Index", "ensure_built", "open_index"]
+def pagerank(nodes: list[str], edges: list[tuple[str, str]], *, alpha: float = 0.85,
+             tol: float = 1e-10, max_iter: int = 200) -> dict[str, float]:
+    """PageRank by power iteration over the directed relation graph (no numpy needed).
+
+    A relation points from subject to object, so rank flows to what many things point at:
+    exchanges, places, parks, the chips that centres host.
+    """
+    n = len(nodes)
+    if n == 0:
+        return {}
+    idx = {v: i for i, v in enumerate(nodes)}
+    out_deg = [0] * n
+    links: list[tuple[int, int]] = []
+    for src, dst in edges:
+        if src in idx and dst in idx:
+            links.append((idx[src], idx[dst]))
+            out_deg[idx[src]] += 1
+    rank = [1.0 / n] * n
+    for _ in range(max_iter):
+        dangling = alpha * sum(rank[i] for i in range(n) if out_deg[i] == 0) / n
+        new = [(1.0 - alpha) / n + dangling] * n
+        for a, b in links:
+            new[b] += alpha * rank[a] / out_deg[a]
+        delta = sum(abs(x - y) for x, y in zip(new, rank, strict=True))
+        rank = new
+        if delta < n * tol:
+            break
+    return {v: rank[i] for v, i in idx.items()}
+
+
+__all__ = ["EkgError", "Index", "ensure_built", "open_index", "pagerank"]

@@ -100,8 +100,9 @@ def run_query(text: str, *, fmt: str = "table", graph: Path, out: Path,
     if isinstance(result, ox.QueryBoolean):
         return _format_boolean(bool(result), fmt)
     if isinstance(result, ox.QueryTriples):
-        return bytes(result.serialize(format=ox.RdfFormat.N_TRIPLES)).decode("utf-8")
-    doc = json.loads(bytes(result.serialize(format=ox.QueryResultsFormat.JSON)))
+        return bytes(result.serialize(format=ox.RdfFormat.N_TRIPLES) or b"").decode("utf-8")
+    doc: dict[str, Any] = json.loads(bytes(result.serialize(format=ox.QueryResultsFormat.JSON)
+                                           or b"{}"))
     return format_results(doc, fmt)
 
 
@@ -165,7 +166,7 @@ def _remote(text: str, form: str, endpoint: str, fmt: str, timeout: float) -> st
         method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            body = resp.read().decode("utf-8")
+            body: str = resp.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace").strip()[:300]
         raise RemoteError(f"{endpoint}: HTTP {exc.code} {exc.reason}: {detail}") from None
@@ -176,7 +177,7 @@ def _remote(text: str, form: str, endpoint: str, fmt: str, timeout: float) -> st
     if form in ("CONSTRUCT", "DESCRIBE"):
         return body
     try:
-        doc = json.loads(body)
+        doc: dict[str, Any] = json.loads(body)
     except ValueError:
         raise RemoteError(f"{endpoint}: the answer is not SPARQL JSON results") from None
     return format_results(doc, fmt)
