@@ -12,7 +12,8 @@ from ecosystem_kg.load import parse_entity
 
 from .conftest import FIXTURES, MINI, run_ekg
 
-BROKEN = sorted(p for p in (FIXTURES / "broken").iterdir() if p.is_dir())
+BAD = Path(__file__).resolve().parent / "bad_inputs"
+BROKEN = sorted(p for p in BAD.iterdir() if p.is_dir())
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
@@ -31,7 +32,7 @@ def test_broken_fixture_reports_exact_located_messages(case: Path, monkeypatch: 
 @pytest.mark.parametrize("name", ["yaml-syntax", "python-tag", "duplicate-id", "dangling",
                                   "unknown-relation"])
 def test_cli_check_exit_1_without_traceback(name: str) -> None:
-    case = FIXTURES / "broken" / name
+    case = BAD / name
     r = run_ekg("check", "--graph", ".", cwd=case)
     assert r.returncode == 1
     assert "Traceback" not in r.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Problem, SourceLocation
-from .yamlio import LList, LMap, YamlFileError, decode, load_yaml
+from .yamlio import MAX_FILE_BYTES, LList, LMap, YamlFileError, decode, load_yaml
 
 ID_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 ENTITY_FIELDS = ("id", "type", "name", "aliases", "description", "wikidata", "source", "note",
@@ -143,6 +143,11 @@ def load_file(path: Path, shown: str | None = None) -> tuple[Entity | None, list
     """Read one entity file. Returns the entity (None if unusable) and its shape problems."""
     file = shown or str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # say so without reading it
+            return None, [Problem(SourceLocation(file), f"file is {size:,} bytes; entity files "
+                                  f"are limited to {MAX_FILE_BYTES:,} bytes: split or shorten it",
+                                  "too-large")]
         raw = path.read_bytes()
     except OSError as exc:
         return None, [Problem(SourceLocation(file), f"cannot read file: {exc.strerror}", "io")]
@@ -164,10 +169,12 @@ def parse_entity(raw: bytes, file: str, stem: str) -> tuple[Entity | None, list[
     return _entity_from_map(doc, file, stem, problems), problems
 
 
-def _text(m: LMap, key: str, problems: list[Problem], *, required: bool = False) -> str | None:
+def _text(m: LMap, key: str, problems: list[Problem], *, required: bool = False,
+          prefix: str = "") -> str | None:
     if key not in m or m[key] is None:
         if required:
-            problems.append(Problem(m.loc, f"missing required field {key!r}", "missing"))
+            problems.append(Problem(m.loc, f"missing required field {prefix + key!r}",
+                                    "missing"))
         return None
     v = m[key]
     if isinstance(v, bool) or isinstance(v, (LMap, LList)):
@@ -256,8 +263,8 @@ def _entity_from_map(m: LMap, file: str, stem: str, problems: list[Problem]) -> 
     name = m.get("name")
     if isinstance(name, LMap):
         _unknown_fields(name, ("zh", "en"), "'name'", problems)
-        ent.name_zh = _text(name, "zh", problems, required=True) or ""
-        ent.name_en = _text(name, "en", problems, required=True) or ""
+        ent.name_zh = _text(name, "zh", problems, required=True, prefix="name.") or ""
+        ent.name_en = _text(name, "en", problems, required=True, prefix="name.") or ""
         ent.locs["name.zh"] = name.vloc("zh")
         ent.locs["name.en"] = name.vloc("en")
     elif name is None:

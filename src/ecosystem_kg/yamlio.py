@@ -24,6 +24,10 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: entity files are small; anything larger is a mistake
 MAX_DEPTH = 32  # entity files nest 4 levels deep; deeper structures are rejected early
+# libyaml composes nodes recursively and crashes on nesting about 100,000 deep. Nesting needs a
+# '[', '{' or '- ' per level (indentation alone cannot go deep within MAX_FILE_BYTES), so files
+# with few of those are safe to compose; others are first scanned event by event.
+DEEP_SCAN_OVER = 2000
 
 _T = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_T + "str", _T + "int", _T + "float", _T + "bool", _T + "null", _T + "timestamp"}
@@ -100,6 +104,8 @@ def decode(raw: bytes, file: str) -> str:
 
 def load_yaml(text: str, file: str) -> Any:
     """Parse one YAML document into located plain values, or raise :class:`YamlFileError`."""
+    if text.count("[") + text.count("{") + text.count("- ") > DEEP_SCAN_OVER:
+        _check_depth(text, file)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -115,7 +121,15 @@ def load_yaml(text: str, file: str) -> Any:
         if 0 < loc.line <= len(lines) and lines[loc.line - 1][loc.col - 1:loc.col] == "\t":
             msg += " (a tab character; indent with spaces, not tabs)"
         raise YamlFileError([Problem(loc, msg, "yaml")]) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters) and the like
+    except yaml.reader.ReaderError as exc:  # control characters and the like
+        pos = exc.position
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        ch = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise YamlFileError([Problem(SourceLocation(file, line, col),
+                                     f"character U+{ord(ch):04X} is not allowed in YAML "
+                                     f"({exc.reason}); remove it", "yaml")]) from None
+    except yaml.YAMLError as exc:  # anything else the parser reports
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         raise YamlFileError([Problem(SourceLocation(file, line, col),
@@ -131,6 +145,21 @@ def load_yaml(text: str, file: str) -> Any:
     if problems:
         raise YamlFileError(problems)
     return value
+
+
+def _check_depth(text: str, file: str) -> None:
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise YamlFileError([Problem(_loc(file, event.start_mark), "YAML nesting is "
+                                                 f"too deep (over {MAX_DEPTH} levels)", "depth")])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # the composer reports syntax errors with their location
 
 
 def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], depth: int) -> Any:
