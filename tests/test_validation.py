@@ -10,7 +10,7 @@ from ecosystem_kg import ValidationFailed, check
 from ecosystem_kg.errors import SourceLocation
 from ecosystem_kg.load import parse_entity
 
-from .conftest import FIXTURES, MINI, run_ekg
+from .conftest import MINI, run_ekg
 
 BAD = Path(__file__).resolve().parent / "bad_inputs"
 BROKEN = sorted(p for p in BAD.iterdir() if p.is_dir())

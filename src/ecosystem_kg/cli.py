@@ -138,17 +138,26 @@ def build(
 def check(
     graph: GraphOpt = DEFAULT_GRAPH,
     ontology: OntoOpt = None,
+    shacl: Annotated[bool, typer.Option(
+        "--shacl", help="Also validate against the SHACL shapes in ontology/shapes.ttl "
+        "(needs pyshacl: pip install 'ecosystem-kg[shacl]').")] = False,
 ) -> None:
     """Validate the YAML files only; print every problem as file:line:col: message."""
     from .pipeline import check as run_check
 
     try:
         loaded = run_check(graph, ontology)
+        if shacl:
+            from .ontology import resolve_ontology_dir
+            from .shacl import run_shacl
+
+            run_shacl(loaded, resolve_ontology_dir(graph, ontology))
     except EkgError as exc:
         _fail(exc)
     n = sum(1 for e in loaded.entities if not e.is_source)
     typer.echo(f"OK: {loaded.files} files, {n} entities, "
-               f"{sum(len(e.relations) for e in loaded.entities)} relations")
+               f"{sum(len(e.relations) for e in loaded.entities)} relations"
+               + (" (SHACL: conforms)" if shacl else ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,6 +428,30 @@ def render(
         import webbrowser
 
         webbrowser.open(path_.resolve().as_uri())
+
+
+@app.command()
+def synth(
+    entities: Annotated[int, typer.Option("--entities", "-n", min=1,
+                                          help="How many entities to generate.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Graph folder to write (created).")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder.")]
+    = False,
+) -> None:
+    """Write a synthetic graph folder (for benchmarks): realistic types, hubs, dated relations."""
+    from .synth import synth as run_synth
+
+    if out_dir.exists() and not out_dir.is_dir():
+        _usage(f"--out {out_dir}: not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        _fail(EkgError(f"{out_dir}: folder is not empty; choose an empty or new folder, "
+                       "or pass --force to write into it"))
+    try:
+        run_synth(entities, out_dir, seed=seed)
+    except OSError as exc:
+        _fail(EkgError(f"{out_dir}: cannot write: {exc.strerror or exc}"))
+    _err(f"wrote {entities} entities to {out_dir}")
 
 
 def _command_name(info: Any) -> str:

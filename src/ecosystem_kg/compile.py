@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .load import Dated, Entity
@@ -112,11 +113,13 @@ class Compiled:
 
 
 def compile_entities(entities: list[Entity], onto: Ontology) -> Compiled:
-    """Turn validated entities into a sorted, duplicate-free list of triples."""
+    """Turn validated entities into triples: entities in id order, each one's triples sorted
+    and free of duplicates (so every subject's triples are contiguous)."""
     out: list[Triple] = []
-    for ent in sorted(entities, key=lambda e: e.id):
-        out.extend(entity_triples(ent, onto))
-    return Compiled(sorted(set(out)), sorted(entities, key=lambda e: e.id), onto)
+    ordered = sorted(entities, key=lambda e: e.id)
+    for ent in ordered:
+        out.extend(sorted(set(entity_triples(ent, onto))))
+    return Compiled(out, ordered, onto)
 
 
 def entity_triples(ent: Entity, onto: Ontology) -> list[Triple]:
@@ -247,14 +250,15 @@ def _term_nt(term: Term) -> str:
 
 
 def to_ntriples(triples: Iterable[Triple]) -> str:
-    lines = [f"{_iri_nt(s)} {_iri_nt(p)} {_term_nt(o)} .\n" for s, p, o in triples]
-    return "".join(sorted(lines))
+    """N-Triples, one line per triple, in the order given (compile order is deterministic)."""
+    return "".join(f"<{s}> <{p}> {_term_nt(o)} .\n" for s, p, o in triples)
 
 
 _LOCAL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _BY_LEN = sorted(PREFIXES.items(), key=lambda kv: -len(kv[1]))
 
 
+@lru_cache(maxsize=65536)
 def _qname(x: str) -> str:
     for prefix, ns in _BY_LEN:
         if x.startswith(ns):
@@ -276,55 +280,71 @@ def _term_ttl(term: Term) -> str:
     return q
 
 
-def to_turtle(triples: list[Triple]) -> str:
-    """Turtle grouped by subject and predicate, everything sorted."""
+def _by_subject(triples: Iterable[Triple]) -> dict[str, dict[str, list[Term]]]:
+    """Triples grouped by subject then predicate, subjects in first-seen order."""
+    groups: dict[str, dict[str, list[Term]]] = {}
+    for s, p, o in triples:
+        preds = groups.get(s)
+        if preds is None:
+            preds = groups[s] = {}
+        objs = preds.get(p)
+        if objs is None:
+            preds[p] = [o]
+        else:
+            objs.append(o)
+    return groups
+
+
+def to_turtle(triples: Iterable[Triple]) -> str:
+    """Turtle grouped by subject and predicate; subjects in the order given, the rest sorted."""
     out = [f"@prefix {p}: <{ns}> .\n" for p, ns in sorted(PREFIXES.items())]
     out.append("\n")
-    by_subject: dict[str, dict[str, list[str]]] = {}
-    for s, p, o in triples:
-        by_subject.setdefault(s, {}).setdefault(p, []).append(_term_ttl(o))
-    for s in sorted(by_subject):
-        preds = by_subject[s]
-        keys = sorted(preds, key=lambda p: (p != RDF + "type", _qname(p)))
+    rdf_type = RDF + "type"
+    for s, preds in _by_subject(triples).items():
+        keys = sorted(preds, key=lambda p: (p != rdf_type, _qname(p)))
         parts = []
         for p in keys:
-            pname = "a" if p == RDF + "type" else _qname(p)
-            objs = sorted(set(preds[p]))
+            pname = "a" if p == rdf_type else _qname(p)
+            objs = sorted({_term_ttl(o) for o in preds[p]})
             parts.append(f"    {pname} " + " ,\n        ".join(objs))
         out.append(_qname(s) + "\n" + " ;\n".join(parts) + " .\n\n")
     return "".join(out)
 
 
-def to_jsonld(triples: list[Triple]) -> str:
-    """JSON-LD with a prefix context: one node object per subject, everything sorted."""
-    nodes: dict[str, dict[str, Any]] = {}
-    for s, p, o in triples:
-        node = nodes.setdefault(s, {"@id": _compact(s)})
-        if p == RDF + "type" and o[0] == "i":
-            node.setdefault("@type", []).append(_compact(o[1]))
-            continue
-        if o[0] == "i":
-            val: dict[str, str] = {"@id": _compact(o[1])}
-        else:
-            val = {"@value": o[1]}
-            if o[2]:
-                val["@language"] = o[2]
-            elif o[3] and o[3] != XSD + "string":
-                val["@type"] = _compact(o[3])
-        node.setdefault(_compact(p), []).append(val)
-    graph = []
-    for s in sorted(nodes):
-        node = nodes[s]
-        for _k, v in node.items():
-            if isinstance(v, list):
-                v.sort(key=lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
-        graph.append(node)
+def _jsonld_value(o: Term) -> dict[str, str]:
+    if o[0] == "i":
+        return {"@id": _compact(o[1])}
+    val = {"@value": o[1]}
+    if o[2]:
+        val["@language"] = o[2]
+    elif o[3] and o[3] != XSD + "string":
+        val["@type"] = _compact(o[3])
+    return val
+
+
+def to_jsonld(triples: Iterable[Triple]) -> str:
+    """JSON-LD with a prefix context, one node object per line, subjects in the order given."""
+    rdf_type = RDF + "type"
+    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+    lines = []
+    for s, preds in _by_subject(triples).items():
+        node: dict[str, Any] = {"@id": _compact(s)}
+        for p, objs in preds.items():
+            if p == rdf_type:
+                node["@type"] = sorted(_compact(o[1]) for o in objs if o[0] == "i")
+                continue
+            vals = [_jsonld_value(o) for o in objs]
+            vals.sort(key=lambda v: (v.get("@id", ""), v.get("@value", ""),
+                                     v.get("@language", ""), v.get("@type", "")))
+            node[_compact(p)] = vals
+        lines.append(dumps(node))
     context: dict[str, str] = {p: ns for p, ns in sorted(PREFIXES.items()) if p}
     context["id"] = BASE
-    doc = {"@context": context, "@graph": graph}
-    return json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    head = dumps({"@context": context})[:-1]
+    return head + ',\n"@graph":[\n' + ",\n".join(lines) + "\n]}\n"
 
 
+@lru_cache(maxsize=65536)
 def _compact(x: str) -> str:
     for prefix, ns in _BY_LEN:
         if prefix and x.startswith(ns) and _LOCAL_RE.match(x[len(ns):]):
@@ -386,11 +406,45 @@ def to_networkx(compiled: Compiled) -> nx.MultiDiGraph:
     return g
 
 
+_GRAPHML_NODE_KEYS = ("type", "name_zh", "name_en", "label", "aliases")
+_GRAPHML_EDGE_KEYS = ("rel", "date", "start", "end", "role", "sources", "note")
+
+
 def to_graphml(compiled: Compiled) -> str:
-    import io
+    """GraphML for Gephi, Cytoscape and yEd: entities as nodes, relations as keyed edges.
 
-    import networkx as nx
+    Written directly (networkx's writer builds an element tree and is about ten times slower);
+    the content is the :func:`to_networkx` projection.
+    """
+    from xml.sax.saxutils import escape, quoteattr
 
-    buf = io.BytesIO()
-    nx.write_graphml(to_networkx(compiled), buf, encoding="utf-8", prettyprint=True)
-    return buf.getvalue().decode("utf-8")
+    ents = [e for e in compiled.entities if not e.is_source]
+    ids = {e.id for e in ents}
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<graphml xmlns="http://graphml.graphdrawing'
+           '.org/xmlns" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
+           '"http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/'
+           'graphml.xsd">\n']
+    for k in _GRAPHML_NODE_KEYS:
+        out.append(f'  <key id="n_{k}" for="node" attr.name="{k}" attr.type="string"/>\n')
+    for k in _GRAPHML_EDGE_KEYS:
+        out.append(f'  <key id="e_{k}" for="edge" attr.name="{k}" attr.type="string"/>\n')
+    out.append('  <graph edgedefault="directed">\n')
+    for e in ents:
+        vals = (e.type, e.name_zh, e.name_en, e.label, ";".join(e.aliases))
+        out.append(f"    <node id={quoteattr(e.id)}>")
+        out.extend(f'<data key="n_{k}">{escape(v)}</data>'
+                   for k, v in zip(_GRAPHML_NODE_KEYS, vals, strict=True) if v)
+        out.append("</node>\n")
+    for e in ents:
+        for r in e.relations:
+            if r.target not in ids:
+                continue
+            key = relation_stmt_iri(e.id, r.rel, r.target, r.index)[len(STMT):]
+            vals2 = (r.rel, r.date, r.start, r.end, r.role, ";".join(r.sources), r.note)
+            out.append(f"    <edge id={quoteattr(key)} source={quoteattr(e.id)} "
+                       f"target={quoteattr(r.target)}>")
+            out.extend(f'<data key="e_{k}">{escape(v)}</data>'
+                       for k, v in zip(_GRAPHML_EDGE_KEYS, vals2, strict=True) if v)
+            out.append("</edge>\n")
+    out.append("  </graph>\n</graphml>\n")
+    return "".join(out)

@@ -8,6 +8,7 @@ not the whole graph.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def name_rows(eid: str, zh: str, en: str, aliases: list[str]) -> list[tuple[str,
     return sorted(rows)
 
 
-def entity_doc(e: Any, onto: Ontology) -> dict[str, Any]:
+def entity_doc(e: Any, onto: Ontology, graph_dir: Path | None = None) -> dict[str, Any]:
     attrs = []
     for f in e.facts:
         item: dict[str, Any] = {"attribute": f.prop, "value": f.value}
@@ -76,11 +77,21 @@ def entity_doc(e: Any, onto: Ontology) -> dict[str, Any]:
         "sources": list(e.sources),
         "note": e.note,
         "attributes": attrs,
-        "file": e.path,
+        "file": graph_relative(e.path, graph_dir),
     }
 
 
-def write_index(compiled: Compiled, path: Path, meta: dict[str, str]) -> None:
+def graph_relative(file: str, graph_dir: Path | None) -> str:
+    """An entity file's path inside its graph folder ("companies/metax.yaml"), so the index does
+    not depend on where the folder lies."""
+    if graph_dir is None:
+        return file
+    rel = os.path.relpath(os.path.abspath(file), os.path.abspath(graph_dir))
+    return rel.replace(os.sep, "/")
+
+
+def write_index(compiled: Compiled, path: Path, meta: dict[str, str],
+                graph_dir: Path | None = None) -> None:
     """Write the index to ``path`` (a new file), deterministically."""
     onto = compiled.ontology
     con = sqlite3.connect(path)
@@ -110,7 +121,8 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str]) -> None:
                 sources.append((e.id, json.dumps(doc, ensure_ascii=False, sort_keys=True)))
                 continue
             ents.append((e.id, e.type, e.name_zh, e.name_en,
-                         json.dumps(entity_doc(e, onto), ensure_ascii=False, sort_keys=True)))
+                         json.dumps(entity_doc(e, onto, graph_dir), ensure_ascii=False,
+                                    sort_keys=True)))
             names.extend(name_rows(e.id, e.name_zh, e.name_en, e.aliases))
             for r in e.relations:
                 stmt = relation_stmt_iri(e.id, r.rel, r.target, r.index)

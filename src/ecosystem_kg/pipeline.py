@@ -113,7 +113,8 @@ def summary(compiled: Compiled) -> dict[str, object]:
     }
 
 
-def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True) -> None:
+def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True,
+                  graph_dir: Path | None = None) -> None:
     """Write every output file into ``folder`` (which must exist)."""
     from .index import INDEX_NAME, write_index
 
@@ -123,7 +124,7 @@ def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True) -> Non
     (folder / "ecosystem.jsonld").write_text(to_jsonld(compiled.triples), encoding="utf-8")
     (folder / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
     write_index(compiled, folder / INDEX_NAME,
-                {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)})
+                {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)}, graph_dir)
     if html:
         from .render import render_html
 
@@ -145,7 +146,7 @@ def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
     with _OutputLock(out_dir) as lock:
         tmp = lock.fresh_dir("tmp")
         try:
-            write_outputs(compiled, tmp, html=html)
+            write_outputs(compiled, tmp, html=html, graph_dir=graph_dir)
             if before_swap is not None:
                 before_swap(tmp)
             _swap(tmp, out_dir, lock)

@@ -72,7 +72,9 @@ def ensure_built(graph: Path, out: Path, ontology: Path | None,
 def open_index(graph: Path, out: Path, ontology: Path | None = None, *,
                notify: Callable[[str], None] | None = None, fresh_check: bool = True) -> Index:
     path = ensure_built(graph, out, ontology, notify) if fresh_check else out / "index.sqlite"
-    return Index(path)
+    index = Index(path)
+    index.graph_dir = graph
+    return index
 
 
 def _name(zh: str | None, en: str | None) -> dict[str, str]:
@@ -93,6 +95,7 @@ class Index:
         self._classes: dict[str, list[str]] | None = None
         self._rels: dict[str, tuple[str, str]] | None = None
         self._sources: dict[str, dict[str, Any]] | None = None
+        self.graph_dir: Path | None = None  # where entity files are; "file" is relative to it
 
     # -- ontology --------------------------------------------------------------------------
 
@@ -265,7 +268,12 @@ class Index:
         return {"id": eid, "type": typ, "name": _name(zh, en), "aliases": doc["aliases"],
                 "description": doc["description"], "wikidata": doc.get("wikidata"),
                 "note": doc.get("note"), "attributes": attrs, "relations": rels,
-                "sources": self.source_refs(doc["sources"]), "file": doc.get("file")}
+                "sources": self.source_refs(doc["sources"]), "file": self._file(doc.get("file"))}
+
+    def _file(self, rel: str | None) -> str | None:
+        if rel is None or self.graph_dir is None:
+            return rel
+        return os.path.relpath(self.graph_dir / rel)
 
     def _adjacent(self, frontier: list[str], rels: set[str] | None, direction: str,
                   as_of: str | None) -> list[tuple[str, str, str, str]]:

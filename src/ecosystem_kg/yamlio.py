@@ -11,6 +11,7 @@ precision the author gave.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -147,10 +148,10 @@ def load_yaml(text: str, file: str) -> Any:
     return value
 
 
-def _check_depth(text: str, file: str) -> None:
+def _check_depth(text: str, file: str, loader: Any = None) -> None:
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=loader or _Loader):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -158,8 +159,15 @@ def _check_depth(text: str, file: str) -> None:
                                                  f"too deep (over {MAX_DEPTH} levels)", "depth")])
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.YAMLError:
+    except yaml.YAMLError as exc:
+        if loader is None and "nesting depth" in str(exc):
+            # libyaml's own nesting limit fired before our event reached MAX_DEPTH (it reads
+            # ahead): find the place with the pure-Python parser, which stops at MAX_DEPTH.
+            _check_depth(text, file, yaml.SafeLoader)
         return  # the composer reports syntax errors with their location
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
 def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], depth: int) -> Any:
@@ -180,6 +188,11 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], dept
                                     "files hold plain data only (remove the tag)", "tag"))
             return None
         if tag == _T + "str" or tag == _T + "timestamp":
+            bad = _CONTROL_RE.search(node.value)
+            if bad:
+                problems.append(Problem(loc, f"control character U+{ord(bad.group()):04X} in "
+                                        "text (written as an escape); remove it", "control"))
+                return None
             return node.value
         try:
             return _constructor.construct_object(node, deep=False)

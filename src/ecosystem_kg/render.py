@@ -1,0 +1,1306 @@
+"""The interactive HTML map: one self-contained, offline file.
+
+:func:`render_html` turns a compiled graph into the complete text of an HTML page:
+vis-network's JavaScript and CSS (read from the copy shipped inside the pyvis package) and the
+page's own script and style are inlined; the graph is embedded as JSON in a
+``<script type="application/json">`` block; nothing is fetched from any host, and a
+Content-Security-Policy (``default-src 'none'``, scripts allowed by hash only) makes sure of it.
+
+Safety: all text from the YAML files is data. The JSON block escapes ``<``, ``>``, ``&`` and
+U+2028/2029; the page builds its panels with ``createElement``/``textContent`` only, gives
+vis-network DOM elements (never HTML strings) as tooltips, and links a URL only when it is
+http(s).
+
+Speed: positions are computed here (a seeded cluster layout in plain Python, linear time).
+Up to :data:`PHYSICS_LIMIT` nodes the browser runs a short, bounded forceAtlas2 stabilisation
+from those positions; above it physics is off and the page draws the computed layout at once.
+
+Determinism: the same input gives byte-identical HTML (sorted data, seeded layout, no
+timestamps), whatever ``PYTHONHASHSEED``.
+
+pyvis is imported lazily, here only: ``pyvis.network.Network`` holds the vis options and the
+node and edge lists, which are filled directly (``add_edge`` is quadratic).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import random
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from .compile import Compiled, number_lexical
+from .dates import check_date, date_key, in_force
+from .errors import EkgError
+from .load import Entity
+
+FONT_STACK = ('"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", '
+              'sans-serif')
+PHYSICS_LIMIT = 1500  # above this many nodes the layout is computed here and physics is off
+LOD_EDGES = 8000  # above this many edges, edges are drawn only near the view or the selection
+SPRING = 110.0  # ideal edge length, in vis canvas units
+LABEL_INSIDE = {"box", "ellipse", "circle", "database", "text"}
+DEFAULT_TITLE = "生态知识图谱 · Ecosystem map"
+_HTTP = re.compile(r"^https?://", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def render_html(compiled: Compiled, *, keep: set[str] | None = None, as_of: str | None = None,
+                title: str | None = None) -> str:
+    """The complete HTML text of the interactive map.
+
+    ``keep`` restricts the map to those entity ids (edges only between kept nodes); ``as_of``
+    (YYYY[-MM[-DD]]) drops relations and attribute values not in force on that date.
+    """
+    if as_of is not None and (msg := check_date(as_of)):
+        raise EkgError(f"as_of: {msg}")
+    from pyvis.network import Network
+
+    data = _payload(compiled, keep, as_of, title or DEFAULT_TITLE)
+    n = len(data["nodes"])
+    net = Network(directed=True, cdn_resources="in_line")
+    physics = 0 < n <= PHYSICS_LIMIT and bool(data["edges"])
+    if physics:
+        net.force_atlas_2based(gravity=-70, central_gravity=0.012, spring_length=int(SPRING),
+                               spring_strength=0.06, damping=0.7, overlap=0.3)
+    else:
+        net.toggle_physics(False)
+    net.nodes = data.pop("visNodes")
+    net.edges = data.pop("visEdges")
+    vis_nodes, vis_edges, _, _, _, options_json = net.get_network_data()
+    options = json.loads(options_json)
+    _tune_options(options, data, physics=physics, n_edges=len(vis_edges))
+    data["vis"] = {"nodes": vis_nodes, "edges": vis_edges, "options": options}
+    data["physics"] = physics
+    data["lod"] = len(vis_edges) > LOD_EDGES
+    return _page(data)
+
+
+def render_file(*, graph: Path, out: Path, ontology: Path | None, entity: str | None, hops: int,
+                types: list[str] | None, rels: list[str] | None, as_of: str | None,
+                output: Path | None, notify: Callable[[str], None]) -> Path:
+    """Write the map of the graph (or of one entity's neighbourhood) and return its path.
+
+    ``entity`` (id, zh/en name, alias or pinyin) centres the map on that entity's ego network
+    within ``hops`` (links followed in both directions, only along ``rels`` when given);
+    ``types`` keeps only entities of those types or their subtypes (the centre always stays).
+    The file is written atomically to ``output`` or ``out/render-<id or 'subset'>.html``.
+    """
+    from .pipeline import compile_graph
+
+    if hops < 1:
+        raise EkgError(f"--hops must be at least 1 (got {hops})")
+    if as_of is not None and (msg := check_date(as_of)):
+        raise EkgError(f"--as-of: {msg}")
+    eid: str | None = None
+    if entity is not None:
+        from .query import open_index
+
+        eid = open_index(graph, out, ontology, notify=notify).resolve(entity)
+    compiled = compile_graph(graph, ontology)
+    onto = compiled.ontology
+    _check_names("type", types, [c for c in onto.classes
+                                 if c not in ("Statement", "Unit", "Source")])
+    _check_names("relation", rels, list(onto.relations))
+    if rels:
+        allowed = set(rels)
+        compiled = Compiled(compiled.triples, [
+            e if e.is_source else replace(e, relations=[r for r in e.relations
+                                                        if r.rel in allowed])
+            for e in compiled.entities], onto)
+    members = [e for e in compiled.entities if not e.is_source]
+    if eid is not None and eid not in {e.id for e in members}:
+        raise EkgError(f"{entity!r} names a source ({eid}), not an entity of the map")
+    keep = {e.id for e in members}
+    if eid is not None:
+        keep = _ego(members, eid, hops, as_of)
+    if types:
+        keep = {e.id for e in members if e.id in keep and onto.is_any(e.type, types)}
+        if eid is not None:
+            keep.add(eid)
+    if not keep:
+        what = f"of type {', '.join(types)}" if types else "in the graph"
+        raise EkgError(f"nothing to draw: no entities {what}")
+    if eid is not None and len(keep) == 1 and (types or rels):
+        notify(f"note: only {eid} itself matches; its neighbours are filtered out")
+    if eid is not None:
+        label = next(e.label for e in members if e.id == eid)
+        title = f"{label} · {hops} 跳 / {hops} hop{'s' if hops > 1 else ''}"
+    else:
+        title = DEFAULT_TITLE
+    html = render_html(compiled, keep=keep, as_of=as_of, title=title)
+    if output is None:
+        output = out / f"render-{eid or 'subset'}.html"
+        _ensure_out_dir(out)
+    _atomic_write(output, html)
+    return output
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection helpers for render_file
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_names(kind: str, given: list[str] | None, known: list[str]) -> None:
+    for name in given or []:
+        if name not in known:
+            hint = get_close_matches(name, known, n=1, cutoff=0.6)
+            msg = f"unknown {kind} {name!r}"
+            msg += f"; did you mean {hint[0]!r}?" if hint else (
+                f"; known {kind}s: {', '.join(sorted(known))}")
+            raise EkgError(msg)
+
+
+def _ego(members: list[Entity], centre: str, hops: int, as_of: str | None) -> set[str]:
+    """Entities within ``hops`` links of ``centre``, links followed in both directions."""
+    ids = {e.id for e in members}
+    adj: dict[str, set[str]] = {}
+    for e in members:
+        for r in e.relations:
+            if r.target in ids and in_force(as_of, r.date, r.start, r.end):
+                adj.setdefault(e.id, set()).add(r.target)
+                adj.setdefault(r.target, set()).add(e.id)
+    seen = {centre}
+    frontier = [centre]
+    for _ in range(hops):
+        nxt: list[str] = []
+        for node in frontier:
+            for other in sorted(adj.get(node, ())):
+                if other not in seen:
+                    seen.add(other)
+                    nxt.append(other)
+        frontier = nxt
+    return seen
+
+
+def _ensure_out_dir(out: Path) -> None:
+    """Create the build folder if needed, marked as ekg's own so `ekg build` may replace it."""
+    if out.is_dir():
+        return
+    from .pipeline import MARKER
+
+    try:
+        out.mkdir(parents=True)
+        (out / MARKER).write_text("ecosystem-kg build output; replaced whole by `ekg build`\n",
+                                  encoding="utf-8")
+    except OSError as exc:
+        raise EkgError(f"{out}: cannot create the output folder: {exc.strerror}") from None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise EkgError(f"{path}: cannot write the map: {exc.strerror}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Data for the page
+# ---------------------------------------------------------------------------------------------
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return number_lexical(value)
+    return str(value)
+
+
+def _dated(d: Any) -> dict[str, Any]:
+    """date/start/end, sources and note of a relation or fact, empty fields left out."""
+    out: dict[str, Any] = {}
+    for key, short in (("date", "d"), ("start", "st"), ("end", "e"), ("note", "n")):
+        v = getattr(d, key)
+        if v:
+            out[short] = v
+    if d.sources:
+        out["s"] = list(d.sources)
+    return out
+
+
+def _search_keys(ent: Entity) -> list[str]:
+    from .names import normalize, pinyin_key
+
+    keys: set[str] = set()
+    for text in (ent.id, ent.name_zh, ent.name_en, *ent.aliases):
+        if not text:
+            continue
+        if k := normalize(text):
+            keys.add(k)
+        if py := pinyin_key(text):
+            keys.add(py)
+    return sorted(keys)
+
+
+def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title: str
+             ) -> dict[str, Any]:
+    from .pipeline import data_date
+
+    onto = compiled.ontology
+    ents = [e for e in compiled.entities if not e.is_source and (keep is None or e.id in keep)]
+    ents.sort(key=lambda e: e.id)
+    index = {e.id: i for i, e in enumerate(ents)}
+    sources = {e.id: e for e in compiled.entities if e.is_source}
+    used_sources: set[str] = set()
+    used_attrs: set[str] = set()
+    used_units: set[str] = set()
+    dates: set[str] = set()
+
+    # relations drawn: both ends kept, relation known, in force on as_of
+    raw_edges: list[tuple[str, str, str, int, Any]] = []
+    for e in ents:
+        for r in e.relations:
+            if (r.target in index and r.rel in onto.relations
+                    and in_force(as_of, r.date, r.start, r.end)):
+                raw_edges.append((e.id, r.rel, r.target, r.index, r))
+    raw_edges.sort(key=lambda t: t[:4])
+    degree = [0] * len(ents)
+    for s, _, t, _, _ in raw_edges:
+        degree[index[s]] += 1
+        degree[index[t]] += 1
+
+    rel_count: dict[str, int] = {}
+    edges: list[dict[str, Any]] = []
+    vis_edges: list[dict[str, Any]] = []
+    for i, (s, rel, t, _, r) in enumerate(raw_edges):
+        rel_count[rel] = rel_count.get(rel, 0) + 1
+        info = onto.relations[rel]
+        vis_edges.append({"id": i, "from": s, "to": t, "rel": rel,
+                          "label": info.label_zh or info.label_en or rel,
+                          "arrows": "" if info.symmetric else "to"})
+        item = _dated(r)
+        if r.role:
+            item["ro"] = r.role
+        if r.amount is not None:
+            item["am"] = _value_text(r.amount.value)
+            if r.amount.unit:
+                item["au"] = r.amount.unit
+                used_units.add(r.amount.unit)
+        edges.append(item)
+        used_sources.update(r.sources)
+        dates.update(x for x in (r.date, r.start, r.end) if x)
+
+    type_count: dict[str, int] = {}
+    nodes: list[dict[str, Any]] = []
+    vis_nodes: list[dict[str, Any]] = []
+    positions = _layout(len(ents), [(index[s], index[t]) for s, _, t, _, _ in raw_edges])
+    for i, e in enumerate(ents):
+        type_count[e.type] = type_count.get(e.type, 0) + 1
+        x, y = positions[i]
+        vis_nodes.append({"id": e.id, "label": e.name_zh or e.name_en or e.id, "group": e.type,
+                          "x": x, "y": y,
+                          "size": round(min(42.0, 9.0 + 3.2 * math.sqrt(degree[i])), 1)})
+        node: dict[str, Any] = {"id": e.id, "k": _search_keys(e), "deg": degree[i]}
+        if e.name_zh:
+            node["zh"] = e.name_zh
+        if e.name_en:
+            node["en"] = e.name_en
+        if e.aliases:
+            node["al"] = list(e.aliases)
+        if e.description:
+            node["desc"] = dict(sorted(e.description.items()))
+        if e.sources:
+            node["s"] = list(e.sources)
+            used_sources.update(e.sources)
+        if e.note:
+            node["n"] = e.note
+        if e.wikidata:
+            node["wd"] = e.wikidata
+        facts = []
+        for f in e.facts:
+            if not in_force(as_of, f.date, f.start, f.end):
+                continue
+            fact = {"p": f.prop, "v": _value_text(f.value), **_dated(f)}
+            if f.unit:
+                fact["u"] = f.unit
+                used_units.add(f.unit)
+            facts.append(fact)
+            used_attrs.add(f.prop)
+            used_sources.update(f.sources)
+            dates.update(x for x in (f.date, f.start, f.end) if x)
+        if facts:
+            node["a"] = facts
+        nodes.append(node)
+
+    types = []
+    for name in sorted(type_count, key=lambda t: (-type_count[t], t)):
+        cls = onto.classes.get(name)
+        color, shape = onto.style_of(name)
+        types.append({"n": name, "zh": cls.label_zh if cls else name,
+                      "en": cls.label_en if cls else name, "c": color, "sh": shape,
+                      "cnt": type_count[name]})
+    rels = []
+    for name in sorted(rel_count, key=lambda r: (-rel_count[r], r)):
+        info = onto.relations[name]
+        rels.append({"n": name, "zh": info.label_zh or name, "en": info.label_en or name,
+                     "sym": info.symmetric, "cnt": rel_count[name]})
+    attrs = {}
+    for p in sorted(used_attrs):
+        a = onto.attributes.get(p)
+        attrs[p] = [a.label_zh or p, a.label_en or p] if a else [p, p]
+    units = {}
+    for u in sorted(used_units):
+        info_u = onto.units.get(u)
+        units[u] = [info_u.label_zh or u, info_u.label_en or u] if info_u else [u, u]
+    src_out: dict[str, dict[str, str]] = {}
+    for sid in sorted(used_sources):
+        src = sources.get(sid)
+        if src is None:
+            continue
+        extra = src.extra
+        item_s = {"t": str(extra.get("title", sid))}
+        for key, short in (("title_en", "te"), ("publisher", "p"), ("publisher_en", "pe"),
+                           ("date", "d")):
+            if extra.get(key):
+                item_s[short] = str(extra[key])
+        url = str(extra.get("url", ""))
+        if _HTTP.match(url):
+            item_s["u"] = url
+        src_out[sid] = item_s
+
+    return {
+        "title": title,
+        "dataDate": data_date(compiled),
+        "asOf": as_of,
+        "font": FONT_STACK,
+        "nodes": nodes,
+        "edges": edges,
+        "visNodes": vis_nodes,
+        "visEdges": vis_edges,
+        "types": types,
+        "rels": rels,
+        "attrs": attrs,
+        "units": units,
+        "sources": src_out,
+        "dates": sorted(dates, key=lambda d: (date_key(d), d)),
+    }
+
+
+def _tune_options(options: dict[str, Any], data: dict[str, Any], *, physics: bool,
+                  n_edges: int) -> None:
+    """vis-network options beyond what pyvis sets: groups (type styles), fonts, interaction."""
+    big = not physics
+    groups = {}
+    for t in data["types"]:
+        g: dict[str, Any] = {"color": {"background": t["c"], "border": t["c"],
+                                       "highlight": {"background": t["c"], "border": "#111"},
+                                       "hover": {"background": t["c"], "border": "#111"}},
+                             "shape": t["sh"]}
+        if t["sh"] in LABEL_INSIDE:
+            g["font"] = {"color": "#ffffff", "strokeWidth": 0}
+        groups[t["n"]] = g
+    options["groups"] = groups
+    options["nodes"] = {"font": {"face": FONT_STACK, "size": 14, "color": "#1f2933",
+                                 "strokeWidth": 3, "strokeColor": "#ffffff"},
+                        "borderWidth": 1, "borderWidthSelected": 3,
+                        "scaling": {"label": {"drawThreshold": 9 if big else 5}}}
+    options["edges"] = {
+        "arrows": {"to": {"enabled": True, "scaleFactor": 0.5}},
+        "color": {"color": "#9aa5b1", "highlight": "#243b53", "hover": "#243b53",
+                  "inherit": False, "opacity": 1.0},
+        "font": {"face": FONT_STACK, "size": 10, "color": "#52606d", "strokeWidth": 3,
+                 "strokeColor": "#ffffff", "align": "middle"},
+        "smooth": {"enabled": True, "type": "continuous", "roundness": 0.2} if not big
+        else {"enabled": False},
+        "width": 1, "selectionWidth": 2, "hoverWidth": 1,
+    }
+    options["interaction"] = {"hover": True, "tooltipDelay": 120, "navigationButtons": False,
+                              "keyboard": {"enabled": False}, "multiselect": False,
+                              "hideEdgesOnDrag": big or n_edges > 4000,
+                              "hideEdgesOnZoom": big or n_edges > 4000,
+                              "dragNodes": True}
+    options["layout"] = {"improvedLayout": False, "randomSeed": 7}
+    if physics:
+        ph = options["physics"]
+        ph["stabilization"] = {"enabled": True, "iterations": 120, "updateInterval": 40,
+                               "fit": True, "onlyDynamicEdges": False}
+        ph["minVelocity"] = 2.0
+        ph["maxVelocity"] = 40
+        ph["timestep"] = 0.5
+        ph["adaptiveTimestep"] = True
+    else:
+        options["physics"] = {"enabled": False}
+    options.pop("configure", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout: seeded force-directed placement in plain Python
+# ---------------------------------------------------------------------------------------------
+
+
+def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
+            ) -> list[tuple[float, float]]:
+    """Positions for ``n`` nodes, in time linear in nodes and links (plus hubs squared).
+
+    The best-connected nodes (about sqrt(n) of them) are anchors; every other node joins the
+    anchor it reaches first breadth-first (ties go to the smaller hub, which keeps clusters
+    balanced). Anchors are laid out with a small force simulation whose springs are the links
+    between clusters and whose repulsion grows with cluster size; then each cluster's members
+    sit on a sunflower spiral around their anchor, best-connected first. Unlinked nodes form
+    one more cluster. Seeded: same input, same output.
+    """
+    if n == 0:
+        return []
+    rng = random.Random(seed)
+    k = SPRING
+    adj: list[list[int]] = [[] for _ in range(n)]
+    seen_pairs: set[tuple[int, int]] = set()
+    for a, b in edges:
+        if a == b:
+            continue
+        key = (a, b) if a < b else (b, a)
+        if key not in seen_pairs:
+            seen_pairs.add(key)
+            adj[a].append(b)
+            adj[b].append(a)
+    for lst in adj:
+        lst.sort()
+    deg = [len(x) for x in adj]
+
+    # -- clusters: anchors claim nodes breadth-first ---------------------------------------
+    n_anchor = max(1, round(math.sqrt(n) * 1.2))
+    by_deg = sorted((i for i in range(n) if deg[i] > 0), key=lambda i: (-deg[i], i))
+    anchors = by_deg[:n_anchor]
+    owner = [-1] * n
+    clusters: list[list[int]] = []
+
+    def claim(seeds: list[int]) -> None:
+        queue: list[int] = []
+        for s_ in seeds:
+            owner[s_] = len(clusters)
+            clusters.append([s_])
+            queue.append(s_)
+        qi = 0
+        while qi < len(queue):
+            p_ = queue[qi]
+            qi += 1
+            for c in adj[p_]:
+                if owner[c] < 0:
+                    owner[c] = owner[p_]
+                    clusters[owner[c]].append(c)
+                    queue.append(c)
+
+    claim(sorted(anchors, key=lambda i: (deg[i], i)))  # smaller hubs first win ties
+    for i in by_deg:  # components no anchor reaches
+        if owner[i] < 0:
+            claim([i])
+    lonely = [i for i in range(n) if owner[i] < 0]
+    if lonely:
+        for i in lonely:
+            owner[i] = len(clusters)
+        clusters.append(lonely)
+    nc = len(clusters)
+
+    # -- anchor layout: springs between linked clusters, size-aware repulsion ---------------
+    radius = [k * 0.6 * math.sqrt(len(c) + 1) for c in clusters]
+    weight: dict[tuple[int, int], int] = {}
+    for (a, b) in seen_pairs:
+        ca, cb = owner[a], owner[b]
+        if ca != cb:
+            key2 = (ca, cb) if ca < cb else (cb, ca)
+            weight[key2] = weight.get(key2, 0) + 1
+    golden = math.pi * (3.0 - math.sqrt(5.0))
+    order = sorted(range(nc), key=lambda c: (-len(clusters[c]), c))
+    total_r = math.sqrt(sum(r * r for r in radius))
+    cx = [0.0] * nc
+    cy = [0.0] * nc
+    for j, c in enumerate(order):  # start on a sunflower, biggest in the middle
+        r = total_r * 1.2 * math.sqrt((j + 0.5) / nc)
+        cx[c] = r * math.cos(j * golden)
+        cy[c] = r * math.sin(j * golden)
+    if 1 < nc <= 600:
+        springs = sorted(weight.items())
+        iters = 60 if nc <= 150 else 25
+        for it in range(iters):
+            temp = total_r * 0.1 * (1.0 - it / iters) + k * 0.2
+            fx = [0.0] * nc
+            fy = [0.0] * nc
+            for a in range(nc):
+                xa, ya, ra = cx[a], cy[a], radius[a]
+                for b in range(a + 1, nc):
+                    dx = xa - cx[b]
+                    dy = ya - cy[b]
+                    d2 = dx * dx + dy * dy + 1.0
+                    rr = ra + radius[b]
+                    f = rr * rr / d2
+                    fx[a] += dx * f
+                    fy[a] += dy * f
+                    fx[b] -= dx * f
+                    fy[b] -= dy * f
+            for (a, b), w in springs:
+                dx = cx[a] - cx[b]
+                dy = cy[a] - cy[b]
+                d = math.sqrt(dx * dx + dy * dy) + 0.01
+                f = math.log1p(w) * d / (radius[a] + radius[b]) * 0.5
+                fx[a] -= dx * f
+                fy[a] -= dy * f
+                fx[b] += dx * f
+                fy[b] += dy * f
+            for c in range(nc):
+                dx = fx[c] - cx[c] * 0.05
+                dy = fy[c] - cy[c] * 0.05
+                d = math.sqrt(dx * dx + dy * dy)
+                if d > temp:
+                    dx *= temp / d
+                    dy *= temp / d
+                cx[c] += dx
+                cy[c] += dy
+        for _ in range(20):  # push overlapping clusters apart
+            moved = False
+            for a in range(nc):
+                for b in range(a + 1, nc):
+                    dx = cx[a] - cx[b]
+                    dy = cy[a] - cy[b]
+                    d = math.sqrt(dx * dx + dy * dy) + 1e-6
+                    gap = radius[a] + radius[b] + k * 0.3 - d
+                    if gap > 0:
+                        moved = True
+                        ux, uy = dx / d, dy / d
+                        cx[a] += ux * gap / 2
+                        cy[a] += uy * gap / 2
+                        cx[b] -= ux * gap / 2
+                        cy[b] -= uy * gap / 2
+            if not moved:
+                break
+
+    # -- members on a sunflower around their anchor ---------------------------------------
+    xs = [0.0] * n
+    ys = [0.0] * n
+    for c, members in enumerate(clusters):
+        head = members[0] if c < nc - (1 if lonely else 0) else None
+        rest = sorted(members[1:] if head is not None else members, key=lambda i: (-deg[i], i))
+        if head is not None:
+            xs[head], ys[head] = cx[c], cy[c]
+        phase = rng.random() * 2 * math.pi
+        offset = 1 if head is not None else 0
+        for j, i in enumerate(rest, offset):
+            r = k * 0.6 * math.sqrt(j + 0.5) if j else 0.0
+            xs[i] = cx[c] + r * math.cos(phase + j * golden)
+            ys[i] = cy[c] + r * math.sin(phase + j * golden)
+    return [(round(xs[i], 1), round(ys[i], 1)) for i in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------------
+
+
+def _vis_assets() -> tuple[str, str]:
+    """vis-network's JS and CSS from the copy shipped in the pyvis package (newest version)."""
+    import pyvis
+
+    lib = Path(pyvis.__file__).resolve().parent / "lib"
+
+    def version(p: Path) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", p.name))
+
+    dirs = sorted((p for p in lib.glob("vis-*") if (p / "vis-network.min.js").is_file()),
+                  key=version)
+    if not dirs:
+        raise EkgError(f"{lib}: vis-network is missing from the pyvis package; reinstall pyvis")
+    js = (dirs[-1] / "vis-network.min.js").read_text(encoding="utf-8")
+    css = (dirs[-1] / "vis-network.css").read_text(encoding="utf-8")
+    return js, css
+
+
+def script_json(obj: Any) -> str:
+    """JSON safe inside an HTML ``<script>`` element: no ``<``, ``>``, ``&``, U+2028/2029."""
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _inline(code: str, tag: str) -> str:
+    """Code safe between <tag> and </tag>: no closing tag or comment opener inside."""
+    return re.sub(rf"</(?={tag})", r"<\\/", code, flags=re.IGNORECASE).replace("<!--", "<\\!--")
+
+
+def _sha256(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode() + "'"
+
+
+def _escape_text(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def _page(data: dict[str, Any]) -> str:
+    vis_js, vis_css = _vis_assets()
+    vis_js = _inline(re.sub(r"\n//# sourceMappingURL=\S*\s*$", "\n", vis_js), "script")
+    app_js = _inline(APP_JS, "script")
+    css = _inline(vis_css, "style") + "\n" + APP_CSS.replace("__FONT__", FONT_STACK)
+    csp = ("default-src 'none'; "
+           f"script-src {_sha256(vis_js)} {_sha256(app_js)}; "
+           "style-src 'unsafe-inline'; img-src data:; font-src data:; "
+           "base-uri 'none'; form-action 'none'")
+    title = _escape_text(str(data["title"]))
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n",
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+        "<meta name=\"referrer\" content=\"no-referrer\">\n",
+        f"<title>{title}</title>\n<style>\n", css, "\n</style>\n</head>\n<body>\n",
+        BODY_HTML.replace("__TITLE__", title),
+        "<script type=\"application/json\" id=\"ekg-data\">", script_json(data), "</script>\n",
+        "<script>", vis_js, "</script>\n",
+        "<script>", app_js, "</script>\n",
+        "</body>\n</html>\n",
+    ])
+
+
+BODY_HTML = """<div id="app">
+<header id="bar">
+  <h1 id="title">__TITLE__</h1>
+  <div id="searchbox">
+    <input id="search" type="search" autocomplete="off" spellcheck="false">
+    <ul id="results" hidden></ul>
+  </div>
+  <button id="lang" type="button"></button>
+  <span id="stats"></span>
+</header>
+<nav id="filters">
+  <section><h2 id="h-types"></h2><div class="bulk" id="bulk-types"></div><ul id="types"></ul>
+  </section>
+  <section><h2 id="h-rels"></h2><div class="bulk" id="bulk-rels"></div><ul id="rels"></ul>
+  </section>
+  <section id="time" hidden><h2 id="h-time"></h2>
+    <input id="asof" type="range" min="0" max="0" step="1" value="0">
+    <div id="asof-label"></div></section>
+</nav>
+<main id="map"></main>
+<aside id="panel" hidden><button id="close" type="button">×</button><div id="panel-body">
+</div></aside>
+</div>
+<noscript>This map needs JavaScript.</noscript>
+"""
+
+APP_CSS = r"""
+html, body { margin: 0; height: 100%; font-family: __FONT__; color: #1f2933;
+  background: #f5f7fa; }
+#app { display: grid; grid-template-columns: 230px 1fr; grid-template-rows: auto 1fr;
+  height: 100vh; }
+#bar { grid-column: 1 / 3; display: flex; align-items: center; gap: 12px; padding: 6px 12px;
+  background: #fff; border-bottom: 1px solid #d9e2ec; flex-wrap: wrap; }
+#title { font-size: 17px; margin: 0; font-weight: 600; white-space: nowrap; }
+#searchbox { position: relative; flex: 0 1 320px; }
+#search { width: 100%; box-sizing: border-box; padding: 5px 8px; font: inherit;
+  border: 1px solid #bcccdc; border-radius: 4px; }
+#results { position: absolute; z-index: 20; left: 0; right: 0; top: 100%; margin: 2px 0 0;
+  padding: 0; list-style: none; background: #fff; border: 1px solid #bcccdc;
+  border-radius: 4px; box-shadow: 0 4px 12px rgba(0,0,0,.12); max-height: 60vh;
+  overflow: auto; }
+#results li button { display: block; width: 100%; text-align: left; border: 0;
+  background: none; padding: 5px 8px; font: inherit; cursor: pointer; }
+#results li button:hover, #results li button:focus { background: #e6f0ff; }
+#results .sub { color: #7b8794; font-size: 12px; margin-left: 6px; }
+#lang { font: inherit; padding: 4px 10px; border: 1px solid #bcccdc; border-radius: 4px;
+  background: #fff; cursor: pointer; }
+#stats { color: #52606d; font-size: 13px; margin-left: auto; }
+#filters { overflow: auto; background: #fff; border-right: 1px solid #d9e2ec; padding: 6px 10px;
+  font-size: 13px; }
+#filters h2 { font-size: 13px; margin: 10px 0 4px; color: #334e68; }
+#filters ul { list-style: none; margin: 0; padding: 0; }
+#filters li label { display: flex; align-items: center; gap: 6px; padding: 2px 0;
+  cursor: pointer; }
+#filters .count { color: #9aa5b1; margin-left: auto; }
+.bulk button { font-size: 11px; border: 0; background: none; color: #2f6fdf; cursor: pointer;
+  padding: 0 6px 0 0; }
+.swatch { display: inline-block; width: 12px; height: 12px; flex: none; }
+.swatch.dot, .swatch.ellipse, .swatch.circle { border-radius: 50%; }
+.swatch.diamond { transform: rotate(45deg) scale(.8); }
+.swatch.triangle, .swatch.triangleDown { width: 0; height: 0; background: none !important;
+  border-left: 6px solid transparent !important; border-right: 6px solid transparent !important; }
+.swatch.triangle { border-bottom: 12px solid; }
+.swatch.triangleDown { border-top: 12px solid; }
+.swatch.star { clip-path: polygon(50% 0, 61% 35%, 98% 35%, 68% 57%, 79% 91%, 50% 70%, 21% 91%,
+  32% 57%, 2% 35%, 39% 35%); }
+.swatch.hexagon { clip-path: polygon(25% 5%, 75% 5%, 100% 50%, 75% 95%, 25% 95%, 0 50%); }
+.swatch.box, .swatch.square { border-radius: 2px; }
+#asof { width: 100%; }
+#asof-label { font-size: 12px; color: #52606d; }
+#map { position: relative; min-width: 0; min-height: 0; background: #fbfcfd; }
+#panel { position: absolute; right: 0; top: 48px; bottom: 0; width: 380px; max-width: 90vw;
+  overflow: auto; background: #fff; border-left: 1px solid #d9e2ec; padding: 10px 14px;
+  box-sizing: border-box; box-shadow: -4px 0 12px rgba(0,0,0,.06); font-size: 13px; z-index: 10; }
+#panel[hidden], #results[hidden], #time[hidden] { display: none; }
+#close { position: absolute; right: 8px; top: 6px; border: 0; background: none;
+  font-size: 20px; cursor: pointer; color: #52606d; }
+#panel h2 { font-size: 18px; margin: 4px 24px 2px 0; }
+#panel h3 { font-size: 13px; margin: 14px 0 4px; color: #334e68; border-bottom: 1px solid #e4e7eb;
+  padding-bottom: 2px; }
+#panel .sub { color: #52606d; margin: 0 0 6px; }
+#panel .badge { display: inline-flex; align-items: center; gap: 5px; font-size: 12px;
+  color: #334e68; background: #f0f4f8; border-radius: 10px; padding: 1px 8px; }
+#panel .id { font-family: ui-monospace, monospace; color: #9aa5b1; font-size: 11px; }
+#panel ul { margin: 0; padding-left: 16px; }
+#panel li { margin: 3px 0; }
+#panel .meta { color: #7b8794; font-size: 12px; }
+#panel .src { color: #52606d; font-size: 12px; }
+#panel button.ref { border: 0; background: none; padding: 0; color: #2f6fdf; cursor: pointer;
+  font: inherit; text-decoration: underline; }
+.tip { font-family: __FONT__; font-size: 13px; max-width: 320px; white-space: normal; }
+.tip .en { color: #52606d; }
+.tip .meta { color: #7b8794; font-size: 12px; }
+div.vis-tooltip { font-family: __FONT__; }
+"""
+
+APP_JS = r"""
+(function () {
+  "use strict";
+  var D = JSON.parse(document.getElementById("ekg-data").textContent);
+  var UI = {
+    zh: {search: "搜索：中文名、英文名、别名或拼音", nodes: "个节点", edges: "条关系",
+      dataDate: "数据截至", asOf: "时间点", all: "全部时间", lang: "English",
+      types: "类型（图例）", rels: "关系", time: "时间", aliases: "别名", desc: "简介",
+      attrs: "属性", out: "对外关系", inc: "被指向的关系", sources: "来源", none: "无",
+      allOn: "全选", allOff: "全不选", statement: "关系陈述", date: "日期", from: "自",
+      to: "至", role: "职务", amount: "金额", note: "备注", link: "链接", noMatch: "无匹配结果",
+      wikidata: "维基数据", degree: "关联数", lod: "大图：放大或点击节点以显示关系"},
+    en: {search: "Search: Chinese or English name, alias, pinyin", nodes: "nodes",
+      edges: "relations", dataDate: "data as of", asOf: "as of", all: "all dates", lang: "中文",
+      types: "Types (legend)", rels: "Relations", time: "Time", aliases: "Aliases",
+      desc: "Description", attrs: "Attributes", out: "Relations from here",
+      inc: "Relations to here", sources: "Sources", none: "none", allOn: "all",
+      allOff: "none", statement: "Statement", date: "date", from: "from", to: "until",
+      role: "role", amount: "amount", note: "note", link: "link", noMatch: "no match",
+      wikidata: "Wikidata", degree: "links",
+      lod: "large map: zoom in or click a node to see its relations"}
+  };
+  var lang = "zh";
+  var T = UI.zh;
+  var $ = function (id) { return document.getElementById(id); };
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+  function add(parent, child) { parent.appendChild(child); return child; }
+
+  // ---- data ----------------------------------------------------------------------------
+  var N = D.nodes, E = D.edges, VN = D.vis.nodes, VE = D.vis.edges;
+  var idx = Object.create(null);
+  var typeInfo = Object.create(null), relInfo = Object.create(null);
+  D.types.forEach(function (t) { typeInfo[t.n] = t; });
+  D.rels.forEach(function (r) { relInfo[r.n] = r; });
+  var outE = [], inE = [];
+  N.forEach(function (n, i) { idx[n.id] = i; outE.push([]); inE.push([]); });
+  VE.forEach(function (e, i) { outE[idx[e.from]].push(i); inE[idx[e.to]].push(i); });
+
+  function nameOf(i) {
+    var n = N[i];
+    return (lang === "zh" ? (n.zh || n.en) : (n.en || n.zh)) || n.id;
+  }
+  function otherName(i) {
+    var n = N[i];
+    var a = lang === "zh" ? n.en : n.zh;
+    return a && a !== nameOf(i) ? a : "";
+  }
+  function typeLabel(t) { var x = typeInfo[t]; return x ? (lang === "zh" ? x.zh : x.en) : t; }
+  function relLabel(r) { var x = relInfo[r]; return x ? (lang === "zh" ? x.zh : x.en) : r; }
+  function pair(v) { return v ? (lang === "zh" ? v[0] : v[1]) : ""; }
+
+  // ---- dates ---------------------------------------------------------------------------
+  function dateKey(v, end) {
+    var p = String(v).split("-");
+    if (p.length === 1) { return v + (end ? "-12-31" : "-01-01"); }
+    if (p.length === 2) { return v + (end ? "-31" : "-01"); }
+    return v;
+  }
+  function inForce(asOf, d, st, en) {
+    if (!asOf) { return true; }
+    var b = st || d;
+    if (b && dateKey(b) > dateKey(asOf, true)) { return false; }
+    if (en && dateKey(en, true) < dateKey(asOf)) { return false; }
+    return true;
+  }
+  function when(x) {
+    if (x.d) { return x.d; }
+    if (x.st || x.e) { return (x.st || "…") + " – " + (x.e || "…"); }
+    return "";
+  }
+
+  // ---- filters -------------------------------------------------------------------------
+  var typeOn = Object.create(null), relOn = Object.create(null), asOf = null;
+  D.types.forEach(function (t) { typeOn[t.n] = true; });
+  D.rels.forEach(function (r) { relOn[r.n] = true; });
+  function edgeShown(i) {
+    var e = VE[i], x = E[i];
+    return relOn[e.rel] && typeOn[VN[idx[e.from]].group] && typeOn[VN[idx[e.to]].group] &&
+      inForce(asOf, x.d, x.st, x.e);
+  }
+  // Large maps (D.lod): drawing every edge costs a frame per ~10k edges, so edges are drawn
+  // for the selected node, and for the nodes in view once zoomed in past LOD_SCALE.
+  var LOD_SCALE = 0.3, lodNear = false, focusEdges = Object.create(null);
+  var view = {left: 0, right: 0, top: 0, bottom: 0};
+  function inView(j) {
+    var n = VN[j];
+    return n.x >= view.left && n.x <= view.right && n.y >= view.top && n.y <= view.bottom;
+  }
+  function edgeDrawn(i) {
+    if (!edgeShown(i)) { return false; }
+    if (!D.lod || focusEdges[i]) { return true; }
+    return lodNear && (inView(idx[VE[i].from]) || inView(idx[VE[i].to]));
+  }
+
+  var nodes = new vis.DataSet(VN);
+  var edges = new vis.DataSet(VE);
+  var nodesView = new vis.DataView(nodes, {filter: function (n) { return typeOn[n.group]; }});
+  var edgesView = new vis.DataView(edges, {filter: function (e) { return edgeDrawn(e.id); }});
+  var container = $("map");
+  var network = new vis.Network(container, {nodes: nodesView, edges: edgesView}, D.vis.options);
+  var api = {network: network, nodes: nodes, edges: edges, nodesView: nodesView,
+    edgesView: edgesView, ready: false, readyAt: null, stable: false, physics: D.physics,
+    clicks: 0};
+  window.ekgMap = api;
+
+  function markReady() {
+    network.once("afterDrawing", function () {
+      api.ready = true;
+      api.readyAt = performance.now();
+    });
+    network.redraw();
+  }
+  if (D.physics) {
+    // a bounded stabilisation from the precomputed layout, then physics off: later updates
+    // (highlight, filters) redraw once instead of restarting the simulation
+    network.once("stabilizationIterationsDone", function () {
+      network.setOptions({physics: {enabled: false}});
+      api.stable = true;
+      markReady();
+    });
+  } else {
+    api.stable = true;
+    markReady();
+  }
+
+  var lodTimer = null;
+  function updateLod() {
+    lodTimer = null;
+    var was = lodNear;
+    lodNear = network.getScale() >= LOD_SCALE;
+    if (!lodNear && !was) { return; }
+    var r = container.getBoundingClientRect(), m = 60;
+    var a = network.DOMtoCanvas({x: -m, y: -m});
+    var b = network.DOMtoCanvas({x: r.width + m, y: r.height + m});
+    view = {left: a.x, top: a.y, right: b.x, bottom: b.y};
+    edgesView.refresh();
+  }
+  function scheduleLod() {
+    if (!D.lod) { return; }
+    if (lodTimer) { clearTimeout(lodTimer); }
+    lodTimer = setTimeout(updateLod, 120);
+  }
+  network.on("zoom", scheduleLod);
+  network.on("animationFinished", scheduleLod);
+  network.on("dragEnd", function (p) {
+    var pos = network.getPositions(p.nodes);
+    p.nodes.forEach(function (id) { VN[idx[id]].x = pos[id].x; VN[idx[id]].y = pos[id].y; });
+    scheduleLod();
+  });
+  api.lod = D.lod;
+
+  // ---- tooltips: DOM elements, made when first hovered -----------------------------------
+  var titled = Object.create(null), titledE = Object.create(null);
+  function nodeTip(i) {
+    var n = N[i], d = el("div", "tip");
+    add(d, el("strong", null, n.zh || n.en || n.id));
+    if (n.en && n.zh) { add(d, el("div", "en", n.en)); }
+    add(d, el("div", "meta", typeLabel(VN[i].group) + " · " + T.degree + " " + n.deg));
+    return d;
+  }
+  function edgeTip(i) {
+    var e = VE[i], d = el("div", "tip");
+    var f = idx[e.from], t = idx[e.to];
+    add(d, el("div", null, nameOf(f) + " → " + relLabel(e.rel) + " → " + nameOf(t)));
+    var w = when(E[i]);
+    if (w) { add(d, el("div", "meta", w)); }
+    return d;
+  }
+  network.on("hoverNode", function (p) {
+    if (!titled[p.node]) {
+      titled[p.node] = true;
+      nodes.update({id: p.node, title: nodeTip(idx[p.node])});
+    }
+  });
+  network.on("hoverEdge", function (p) {
+    if (!titledE[p.edge]) {
+      titledE[p.edge] = true;
+      edges.update({id: p.edge, title: edgeTip(p.edge)});
+    }
+  });
+
+  // ---- neighbourhood highlight ---------------------------------------------------------
+  var dimN = Object.create(null), dimE = Object.create(null), dimmed = false;
+  var DIM_EDGES = VE.length <= 6000, DIM_NODES = VN.length <= 4000;
+  function fontColor(i) {
+    var g = D.vis.options.groups[VN[i].group];
+    return g && g.font && g.font.color ? g.font.color : D.vis.options.nodes.font.color;
+  }
+  function highlight(i) {
+    var keepN = Object.create(null), keepE = Object.create(null);
+    keepN[i] = true;
+    outE[i].concat(inE[i]).forEach(function (ei) {
+      keepE[ei] = true; keepN[idx[VE[ei].from]] = true; keepN[idx[VE[ei].to]] = true;
+    });
+    var nu = [], eu = [];
+    if (D.lod) { focusEdges = keepE; edgesView.refresh(); }
+    for (var j = 0; j < VN.length && DIM_NODES; j++) {
+      var want = !keepN[j];
+      if (!!dimN[j] !== want) {
+        dimN[j] = want;
+        nu.push({id: VN[j].id, opacity: want ? 0.18 : 1,
+          font: {color: want ? "rgba(80,90,100,0.25)" : fontColor(j)}});
+      }
+    }
+    if (DIM_EDGES) {
+      for (var k = 0; k < VE.length; k++) {
+        var w = !keepE[k];
+        if (!!dimE[k] !== w) {
+          dimE[k] = w;
+          eu.push({id: k, color: {opacity: w ? 0.12 : 1},
+            font: {color: w ? "rgba(82,96,109,0.2)" : "#52606d"}});
+        }
+      }
+    }
+    if (nu.length) { nodes.update(nu); }
+    if (eu.length) { edges.update(eu); }
+    dimmed = true;
+  }
+  function clearHighlight() {
+    if (!dimmed) { return; }
+    if (D.lod) { focusEdges = Object.create(null); edgesView.refresh(); }
+    var nu = [], eu = [];
+    for (var j in dimN) {
+      if (dimN[j]) { nu.push({id: VN[j].id, opacity: 1, font: {color: fontColor(+j)}}); }
+    }
+    for (var k in dimE) {
+      if (dimE[k]) { eu.push({id: +k, color: {opacity: 1}, font: {color: "#52606d"}}); }
+    }
+    dimN = Object.create(null); dimE = Object.create(null); dimmed = false;
+    if (nu.length) { nodes.update(nu); }
+    if (eu.length) { edges.update(eu); }
+  }
+
+  // ---- side panel ----------------------------------------------------------------------
+  var panel = $("panel"), body = $("panel-body"), current = null;
+  function sourceList(ids) {
+    var ul = el("ul", "src");
+    (ids || []).forEach(function (sid) {
+      var s = D.sources[sid], li = add(ul, el("li"));
+      if (!s) { li.textContent = sid; return; }
+      var main = lang === "en" && s.te ? s.te : s.t;
+      add(li, el("span", "stitle", main));
+      var bits = [];
+      var pub = lang === "en" && s.pe ? s.pe : (s.p || s.pe);
+      if (pub) { bits.push(pub); }
+      if (s.d) { bits.push(s.d); }
+      if (bits.length) { add(li, el("span", "meta", " — " + bits.join(", "))); }
+      if (s.u && /^https?:\/\//i.test(s.u)) {
+        li.appendChild(document.createTextNode(" "));
+        var a = add(li, el("a", null, T.link));
+        a.href = s.u; a.target = "_blank"; a.rel = "noopener noreferrer";
+      }
+    });
+    return ul;
+  }
+  function ref(i) {
+    var b = el("button", "ref", nameOf(i));
+    b.type = "button";
+    b.addEventListener("click", function () { focusNode(i); });
+    return b;
+  }
+  function statementMeta(x, li) {
+    var bits = [];
+    var w = when(x);
+    if (w) { bits.push(T.date + " " + w); }
+    if (x.ro) { bits.push(T.role + " " + x.ro); }
+    if (x.am) { bits.push(T.amount + " " + x.am + (x.au ? " " + pair(D.units[x.au]) : "")); }
+    if (bits.length) { add(li, el("div", "meta", bits.join(" · "))); }
+    if (x.n) { add(li, el("div", "meta", T.note + ": " + x.n)); }
+    if (x.s && x.s.length) { add(li, sourceList(x.s)); }
+  }
+  function relItems(list, outgoing) {
+    var ul = el("ul");
+    list.forEach(function (ei) {
+      if (!edgeShown(ei)) { return; }
+      var e = VE[ei], li = add(ul, el("li"));
+      var other = idx[outgoing ? e.to : e.from];
+      add(li, el("span", null, (outgoing ? "→ " : "← ") + relLabel(e.rel) + " "));
+      add(li, ref(other));
+      statementMeta(E[ei], li);
+    });
+    if (!ul.firstChild) { add(ul, el("li", "meta", T.none)); }
+    return ul;
+  }
+  function showNode(i) {
+    current = {node: i};
+    var n = N[i], t = VN[i].group;
+    body.textContent = "";
+    add(body, el("h2", null, nameOf(i)));
+    var o = otherName(i);
+    if (o) { add(body, el("p", "sub", o)); }
+    var badge = add(body, el("span", "badge"));
+    var sw = add(badge, el("span", "swatch " + (typeInfo[t] ? typeInfo[t].sh : "")));
+    sw.style.background = typeInfo[t] ? typeInfo[t].c : "#999";
+    sw.style.borderColor = typeInfo[t] ? typeInfo[t].c : "#999";
+    add(badge, el("span", null, typeLabel(t)));
+    add(body, document.createTextNode(" "));
+    add(body, el("span", "id", n.id));
+    if (n.al && n.al.length) {
+      add(body, el("h3", null, T.aliases));
+      add(body, el("p", null, n.al.join("、")));
+    }
+    if (n.desc) {
+      add(body, el("h3", null, T.desc));
+      var order = lang === "zh" ? ["zh", "en"] : ["en", "zh"];
+      order.forEach(function (l) { if (n.desc[l]) { add(body, el("p", null, n.desc[l])); } });
+    }
+    if (n.wd) { add(body, el("p", "meta", T.wikidata + " " + n.wd)); }
+    if (n.n) { add(body, el("p", "meta", T.note + ": " + n.n)); }
+    var facts = (n.a || []).filter(function (f) { return inForce(asOf, f.d, f.st, f.e); });
+    if (facts.length) {
+      add(body, el("h3", null, T.attrs));
+      var ul = add(body, el("ul"));
+      facts.forEach(function (f) {
+        var li = add(ul, el("li"));
+        add(li, el("strong", null, pair(D.attrs[f.p]) + ": "));
+        add(li, el("span", null, f.v + (f.u ? " " + pair(D.units[f.u]) : "")));
+        statementMeta(f, li);
+      });
+    }
+    add(body, el("h3", null, T.out));
+    add(body, relItems(outE[i], true));
+    add(body, el("h3", null, T.inc));
+    add(body, relItems(inE[i], false));
+    if (n.s && n.s.length) {
+      add(body, el("h3", null, T.sources));
+      add(body, sourceList(n.s));
+    }
+    panel.hidden = false;
+  }
+  function showEdge(ei) {
+    current = {edge: ei};
+    var e = VE[ei];
+    body.textContent = "";
+    add(body, el("h2", null, relLabel(e.rel)));
+    add(body, el("p", "sub", T.statement));
+    var p = add(body, el("p"));
+    add(p, ref(idx[e.from]));
+    add(p, el("span", null, " → " + relLabel(e.rel) + " → "));
+    add(p, ref(idx[e.to]));
+    var box = add(body, el("div"));
+    statementMeta(E[ei], box);
+    if (!E[ei].s || !E[ei].s.length) { add(body, el("p", "meta", T.sources + ": " + T.none)); }
+    panel.hidden = false;
+  }
+  function rerenderPanel() {
+    if (!current || panel.hidden) { return; }
+    if (current.node !== undefined) { showNode(current.node); } else { showEdge(current.edge); }
+  }
+  function closePanel() { panel.hidden = true; current = null; }
+  $("close").addEventListener("click", function () {
+    closePanel();
+    clearHighlight();
+    network.unselectAll();
+  });
+
+  network.on("click", function (p) {
+    if (p.nodes.length) {
+      var i = idx[p.nodes[0]];
+      highlight(i);
+      showNode(i);
+    } else if (p.edges.length) {
+      clearHighlight();
+      showEdge(p.edges[0]);
+    } else {
+      clearHighlight();
+      closePanel();
+    }
+    api.clicks += 1;
+  });
+
+  function focusNode(i) {
+    var t = VN[i].group;
+    if (!typeOn[t]) { typeOn[t] = true; syncChecks(); refresh(); }
+    network.selectNodes([VN[i].id]);
+    network.focus(VN[i].id, {scale: Math.max(network.getScale(), 1.0),
+      animation: {duration: 350, easingFunction: "easeInOutQuad"}});
+    highlight(i);
+    showNode(i);
+  }
+  api.focusNode = function (id) { if (id in idx) { focusNode(idx[id]); } };
+
+  // ---- search --------------------------------------------------------------------------
+  var STRIP = /[\s\-_·・.,，、'"“”‘’()（）《》<>\[\]【】「」:：\/]+/g;
+  function norm(s) { return String(s).normalize("NFKC").toLowerCase().replace(STRIP, ""); }
+  function search(q) {
+    var k = norm(q);
+    if (!k) { return []; }
+    var hits = [];
+    for (var i = 0; i < N.length; i++) {
+      var keys = N[i].k, best = 9;
+      for (var j = 0; j < keys.length && best > 0; j++) {
+        var key = keys[j];
+        if (key === k) {
+          best = 0;
+        } else if (best > 1 && key.lastIndexOf(k, 0) === 0) {
+          best = 1;
+        } else if (best > 2 && key.indexOf(k) >= 0) {
+          best = 2;
+        }
+      }
+      if (best < 9) { hits.push([best, -N[i].deg, N[i].id, i]); }
+    }
+    hits.sort(function (a, b) {
+      return a[0] - b[0] || a[1] - b[1] || (a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0);
+    });
+    return hits.slice(0, 12).map(function (h) { return h[3]; });
+  }
+  api.search = function (q) { return search(q).map(function (i) { return VN[i].id; }); };
+  var input = $("search"), results = $("results"), hits = [];
+  function showResults() {
+    hits = search(input.value);
+    results.textContent = "";
+    if (!input.value.trim()) { results.hidden = true; return; }
+    if (!hits.length) { add(results, el("li", "meta", T.noMatch)); }
+    hits.forEach(function (i) {
+      var b = add(add(results, el("li")), el("button", null, nameOf(i)));
+      b.type = "button";
+      var o = otherName(i);
+      add(b, el("span", "sub", (o ? o + " · " : "") + typeLabel(VN[i].group)));
+      b.addEventListener("click", function () { results.hidden = true; focusNode(i); });
+    });
+    results.hidden = false;
+  }
+  input.addEventListener("input", showResults);
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter") {
+      if (!hits.length) { showResults(); }
+      if (hits.length) { results.hidden = true; focusNode(hits[0]); }
+    } else if (ev.key === "Escape") {
+      results.hidden = true;
+    }
+  });
+
+  // ---- filter controls, legend, slider, stats, language ---------------------------------
+  var checks = {types: [], rels: []};
+  function refresh() {
+    nodesView.refresh();
+    edgesView.refresh();
+    stats();
+    rerenderPanel();
+  }
+  function syncChecks() {
+    checks.types.forEach(function (c) { c.box.checked = !!typeOn[c.key]; });
+    checks.rels.forEach(function (c) { c.box.checked = !!relOn[c.key]; });
+  }
+  function buildFilters() {
+    var tl = $("types"), rl = $("rels");
+    tl.textContent = ""; rl.textContent = "";
+    checks = {types: [], rels: []};
+    D.types.forEach(function (t) {
+      var lab = add(add(tl, el("li")), el("label"));
+      var box = add(lab, el("input"));
+      box.type = "checkbox"; box.checked = !!typeOn[t.n]; box.value = t.n;
+      box.addEventListener("change", function () { typeOn[t.n] = box.checked; refresh(); });
+      var sw = add(lab, el("span", "swatch " + t.sh));
+      sw.style.background = t.c; sw.style.borderColor = t.c; sw.style.color = t.c;
+      add(lab, el("span", null, lang === "zh" ? t.zh : t.en));
+      add(lab, el("span", "count", t.cnt));
+      checks.types.push({key: t.n, box: box});
+    });
+    D.rels.forEach(function (r) {
+      var lab = add(add(rl, el("li")), el("label"));
+      var box = add(lab, el("input"));
+      box.type = "checkbox"; box.checked = !!relOn[r.n]; box.value = r.n;
+      box.addEventListener("change", function () { relOn[r.n] = box.checked; refresh(); });
+      add(lab, el("span", null, (lang === "zh" ? r.zh : r.en) + (r.sym ? " ↔" : " →")));
+      add(lab, el("span", "count", r.cnt));
+      checks.rels.push({key: r.n, box: box});
+    });
+    [["bulk-types", typeOn, D.types], ["bulk-rels", relOn, D.rels]].forEach(function (x) {
+      var box = $(x[0]);
+      box.textContent = "";
+      [[T.allOn, true], [T.allOff, false]].forEach(function (y) {
+        var b = add(box, el("button", null, y[0]));
+        b.type = "button";
+        b.addEventListener("click", function () {
+          x[2].forEach(function (t) { x[1][t.n] = y[1]; });
+          syncChecks(); refresh();
+        });
+      });
+    });
+  }
+  var slider = $("asof");
+  function sliderLabel() {
+    $("asof-label").textContent = asOf ? T.asOf + " " + asOf : T.all;
+  }
+  if (D.dates.length) {
+    $("time").hidden = false;
+    slider.max = String(D.dates.length);
+    slider.value = String(D.dates.length);
+    slider.addEventListener("input", function () {
+      var v = +slider.value;
+      asOf = v >= D.dates.length ? null : D.dates[v];
+      sliderLabel();
+      refresh();
+    });
+  }
+  function stats() {
+    var shown = edgesView.length;
+    if (D.lod) {
+      shown = 0;
+      for (var i = 0; i < VE.length; i++) { if (edgeShown(i)) { shown += 1; } }
+    }
+    var parts = [nodesView.length + " " + T.nodes, shown + " " + T.edges];
+    if (D.dataDate) { parts.push(T.dataDate + " " + D.dataDate); }
+    if (D.asOf) { parts.push(T.asOf + " " + D.asOf); }
+    if (asOf) { parts.push(T.asOf + " " + asOf); }
+    if (D.lod) { parts.push(T.lod); }
+    $("stats").textContent = parts.join(" · ");
+  }
+  function applyLanguage() {
+    T = UI[lang];
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    input.placeholder = T.search;
+    $("lang").textContent = T.lang;
+    $("h-types").textContent = T.types;
+    $("h-rels").textContent = T.rels;
+    $("h-time").textContent = T.time;
+    buildFilters();
+    sliderLabel();
+    stats();
+  }
+  $("lang").addEventListener("click", function () {
+    lang = lang === "zh" ? "en" : "zh";
+    applyLanguage();
+    nodes.update(VN.map(function (n, i) { return {id: n.id, label: nameOf(i)}; }));
+    edges.update(VE.map(function (e) { return {id: e.id, label: relLabel(e.rel)}; }));
+    titledE = Object.create(null);
+    rerenderPanel();
+    if (!results.hidden) { showResults(); }
+  });
+  applyLanguage();
+})();
+"""
