@@ -4,6 +4,8 @@ Library entry points (the CLI is a thin layer over these)::
 
     from ecosystem_kg import build, check, compile_graph
     report = build(Path("graph"), Path("build"))
+    index = open_index(Path("graph"), Path("build"))   # find, show, neighbors, path, rank, ...
+    index.neighbors("沐曦")
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "check",
     "compile_graph",
     "load_graph",
+    "open_index",
 ]
 
 from .errors import (
@@ -48,4 +51,8 @@ def __getattr__(name: str) -> Any:
         from . import pipeline as _pipeline
 
         return getattr(_pipeline, name)
+    if name == "open_index":
+        from .query import open_index
+
+        return open_index
     raise AttributeError(name)

@@ -320,20 +320,25 @@ def timeline(
     to: Annotated[str | None, typer.Option("--to", help="End date.")] = None,
     entity: Annotated[str | None, typer.Option("--entity", help="Only statements about this "
                                                "entity.")] = None,
+    rel: Annotated[list[str] | None, typer.Option(
+        "--rel", help="Only these relations or attributes (repeatable), e.g. listed_on.")] = None,
+    type_: Annotated[list[str] | None, typer.Option(
+        "--type", help="Only statements whose subject or object is of this type "
+        "(subclasses included; repeatable).")] = None,
     graph: GraphOpt = DEFAULT_GRAPH, out: OutOpt = DEFAULT_OUT, ontology: OntoOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Dated statements in order: listings, policies, investments, launches."""
-    from .render_text import table
+    from .render_text import timeline_text
 
     _check_date(from_, "--from")
     _check_date(to, "--to")
     try:
-        rows = _index(graph, out, ontology).timeline(start=from_, end=to, entity=entity)
+        rows = _index(graph, out, ontology).timeline(start=from_, end=to, entity=entity,
+                                                     rels=rel or None, types=type_ or None)
     except EkgError as exc:
         _fail(exc)
-    _emit(rows, as_json, lambda r: table(r, ["date", "subject.name", "rel", "object.name",
-                                             "value"]) if r else "no dated statements")
+    _emit(rows, as_json, lambda r: timeline_text(r) if r else "no dated statements")
 
 
 @app.command()

@@ -439,8 +439,16 @@ class Index:
                 for i, (s, e) in enumerate(ranked, 1) if e in names]
 
     def timeline(self, *, start: str | None = None, end: str | None = None,
-                 entity: str | None = None) -> list[dict[str, Any]]:
+                 entity: str | None = None, rels: Iterable[str] | None = None,
+                 types: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Dated statements (relations and attribute facts) in date order.
+
+        ``rels`` keeps only these relations or attributes; ``types`` keeps statements whose
+        subject or object is of one of these types (subclasses included).
+        """
         eid = self.resolve(entity) if entity else None
+        want_rels = set(rels) if rels else None
+        want_types = self.subtypes(list(types)) if types else None
         events: list[dict[str, Any]] = []
         if eid:
             edges = self._edges("(src = ? OR dst = ?) AND (date IS NOT NULL OR start IS NOT "
@@ -476,10 +484,21 @@ class Index:
                 if a.get("note"):
                     item["note"] = a["note"]
                 events.append(item)
+        if want_rels:
+            known = set(self.relations) | {e["rel"] for e in events}
+            for r in sorted(want_rels - known):
+                from difflib import get_close_matches
+
+                hint = get_close_matches(r, sorted(known), n=1, cutoff=0.5)
+                raise QueryError(f"no relation or dated attribute {r!r}"
+                                 + (f"; did you mean {hint[0]!r}?" if hint else ""))
         lo = date_key(start) if start else None
         hi = date_key(end, end=True) if end else None
         out = [e for e in events if (lo is None or date_key(e["date"], end=True) >= lo)
-               and (hi is None or date_key(e["date"]) <= hi)]
+               and (hi is None or date_key(e["date"]) <= hi)
+               and (want_rels is None or e["rel"] in want_rels)
+               and (want_types is None or e["subject"]["type"] in want_types
+                    or (e["object"] or {}).get("type") in want_types)]
         out.sort(key=lambda e: (date_key(e["date"]), e["subject"]["id"], e["rel"],
                                 (e["object"] or {}).get("id", "")))
         return out

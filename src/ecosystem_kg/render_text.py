@@ -43,8 +43,14 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def _src(sources: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{s['title'] or s['id']} ({s.get('publisher') or ''}, "
-                     f"{s.get('date') or 'n.d.'})" for s in sources)
+    """Source ids in a statement's line; the entity's source list gives their titles."""
+    return ", ".join(s["id"] for s in sources)
+
+
+def _bib(s: dict[str, Any]) -> str:
+    parts = [s.get("publisher") or "", str(s.get("date") or "n.d.")]
+    title = s.get("title") or ""
+    return f"  {s['id']}: {title} ({', '.join(p for p in parts if p)})"
 
 
 def _qty(a: dict[str, Any]) -> str:
@@ -81,11 +87,21 @@ def show_text(d: dict[str, Any]) -> str:
                 r.get("date") or "", f"role: {r['role']}" if r.get("role") else "",
                 _qty(r["amount"]) if r.get("amount") else ""] if x)
             out.append(f"  {arrow} {r['rel']} {other}  {extra}".rstrip())
+            if r.get("note"):
+                out.append(f"      note: {r['note']}")
             if r["sources"]:
                 out.append(f"      source: {_src(r['sources'])}")
-    if d["sources"]:
+    cited: dict[str, dict[str, Any]] = {}
+    for group in [d["sources"]] + [x["sources"] for x in d["attributes"] + d["relations"]]:
+        for s in group:
+            cited.setdefault(s["id"], s)
+    if cited:
         out.append("")
-        out.append("sources: " + _src(d["sources"]))
+        out.append("sources:")
+        out.extend(_bib(s) for _, s in sorted(cited.items()))
+    if d.get("file"):
+        out.append("")
+        out.append(f"file: {d['file']}")
     return "\n".join(out)
 
 
@@ -123,3 +139,23 @@ def stats_text(d: dict[str, Any]) -> str:
     out += [f"  {r:<26}{n:>6}" for r, n in sorted(d["by_relation"].items(),
                                                     key=lambda kv: -kv[1])]
     return "\n".join(out)
+
+
+def _short(ref: dict[str, Any] | None) -> str:
+    if not ref:
+        return ""
+    name = ref.get("name") or {}
+    return str(name.get("zh") or name.get("en") or ref.get("id", ""))
+
+
+def timeline_text(rows: list[dict[str, Any]]) -> str:
+    """One line per dated statement: date, subject, relation, object or value with its unit."""
+    out = []
+    for r in rows:
+        when = r["date"] + (f"..{r['end']}" if r.get("end") else "")
+        what = _short(r["object"]) if r.get("object") else _qty(r)
+        if r.get("amount"):
+            what += f" ({_qty(r['amount'])})"
+        out.append({"date": when, "subject": _short(r["subject"]), "rel": r["rel"],
+                    "object": what})
+    return table(out, ["date", "subject", "rel", "object"])

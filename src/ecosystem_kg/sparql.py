@@ -63,6 +63,33 @@ def check_query(text: str) -> str:
     return form
 
 
+def default_prefixes() -> dict[str, str]:
+    """Prefixes every query may use without declaring them (``:`` is the entity namespace):
+    ekg, rdf, rdfs, xsd, skos, schema, prov, dct, wd, stmt, as in the Turtle output."""
+    from .compile import PREFIXES
+
+    return dict(PREFIXES)
+
+
+def with_prologue(text: str) -> str:
+    """The query with the default prefixes declared first, for endpoints that do not know them
+    (a later PREFIX in the query itself overrides these)."""
+    lines = [f"PREFIX {p}: <{iri}>" for p, iri in sorted(default_prefixes().items())]
+    return "\n".join(lines) + "\n" + text
+
+
+def _short_syntax_error(msg: str) -> str:
+    """Oxigraph lists every character class it expected; keep the position and the point."""
+    head, sep, rest = msg.partition(" expected one of")
+    if not sep:
+        return msg
+    head = head.rstrip(": ")
+    if "Prefix not found" in rest:
+        return (f"{head}: undeclared prefix; declare it with PREFIX (predeclared: "
+                + ", ".join(f"{p}:" for p in sorted(default_prefixes())) + ")")
+    return f"{head}: unexpected text here"
+
+
 def _store(out: Path, onto_files: list[Path]) -> Any:
     import pyoxigraph as ox
 
@@ -82,7 +109,7 @@ def run_query(text: str, *, fmt: str = "table", graph: Path, out: Path,
     """Run a query and return its results serialised as ``fmt`` (json, csv, tsv, table)."""
     form = check_query(text)
     if endpoint is not None:
-        return _remote(text, form, endpoint, fmt, timeout)
+        return _remote(with_prologue(text), form, endpoint, fmt, timeout)
     import pyoxigraph as ox
 
     from .ontology import ontology_files, resolve_ontology_dir
@@ -92,9 +119,9 @@ def run_query(text: str, *, fmt: str = "table", graph: Path, out: Path,
     onto_dir = resolve_ontology_dir(graph, ontology) if graph.is_dir() else None
     store = _store(out, ontology_files(onto_dir) if onto_dir else [])
     try:
-        result = store.query(text)
+        result = store.query(text, prefixes=default_prefixes())
     except SyntaxError as exc:
-        raise QueryError(f"SPARQL syntax error: {exc}") from None
+        raise QueryError(f"SPARQL syntax error: {_short_syntax_error(str(exc))}") from None
     except (OSError, ValueError, RuntimeError) as exc:
         raise QueryError(f"SPARQL query failed: {exc}") from None
     if isinstance(result, ox.QueryBoolean):
@@ -142,8 +169,25 @@ def format_results(doc: dict[str, Any], fmt: str) -> str:
         return buf.getvalue()
     from .render_text import table
 
-    data = [{v: _cell(r.get(v), rich=False) for v in vars_} for r in rows]
+    short = _compact_iri(default_prefixes())
+    data = [{v: short(_cell(r.get(v), rich=False)) if (r.get(v) or {}).get("type") == "uri"
+             else _cell(r.get(v), rich=False) for v in vars_} for r in rows]
     return table(data, vars_) + f"\n{len(rows)} row(s)"
+
+
+def _compact_iri(prefixes: dict[str, str]) -> Callable[[str], str]:
+    """IRI -> prefixed name for the table view (``:metax``, ``ekg:GPUMaker``), longest
+    namespace first; IRIs outside the known namespaces stay whole."""
+    spaces = sorted(prefixes.items(), key=lambda kv: -len(kv[1]))
+
+    def short(iri: str) -> str:
+        for p, ns in spaces:
+            local = iri[len(ns):]
+            if iri.startswith(ns) and re.fullmatch(r"[\w.-]*", local) and "/" not in local:
+                return f"{p}:{local}"
+        return iri
+
+    return short
 
 
 def _csv_safe(value: str) -> str:
