@@ -181,3 +181,33 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
 def test_version() -> None:
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0 and re.match(r"ekg \d+\.\d+\.\d+", r.stdout)
+
+
+def test_timeline_filters_by_relation_and_type(mini_build: tuple[Path, Path]) -> None:
+    t = ekg_json(mini_build, "timeline", "--rel", "listed_on")
+    assert [(e["date"], e["subject"]["id"], e["object"]["id"])  # type: ignore[index]
+            for e in t] == [("2025-12", "metax", "star-market"), ("2026-01-02", "biren", "hkex")]
+    t = ekg_json(mini_build, "timeline", "--type", "StockExchange")
+    assert {e["rel"] for e in t} == {"listed_on"}  # type: ignore[index, union-attr]
+    t = ekg_json(mini_build, "timeline", "--type", "Measure")
+    assert [(e["date"], e["rel"]) for e in t] == [  # type: ignore[index]
+        ("2025-07-28", "budget"), ("2025-07-28", "issued_by"), ("2025-08", "supports")]
+    code, out, err = ekg(mini_build, "timeline", "--rel", "listd_on")
+    assert code == 1 and "did you mean 'listed_on'" in err and "Traceback" not in err
+    code, out, err = ekg(mini_build, "timeline", "--rel", "listed_on")
+    first = out.splitlines()[2].split()
+    assert code == 0 and first == ["2025-12", "沐曦股份", "listed_on", "科创板"]
+
+
+def test_sparql_prefixes_are_predeclared_and_iris_shortened(mini_build: tuple[Path, Path]
+                                                           ) -> None:
+    code, out, err = ekg(mini_build, "sparql", "SELECT ?s WHERE { ?s a ekg:GPUMaker ; "
+                         "rdfs:label ?l } ORDER BY ?s LIMIT 1")
+    assert code == 0, err
+    assert out.splitlines()[2].strip() == ":biren"
+    code, out, err = ekg(mini_build, "sparql", "SELECT ?s WHERE { ?s foo:bar ?o }")
+    assert code == 1 and "undeclared prefix" in err and "ekg:" in err and len(err) < 300
+    # a query's own PREFIX wins over the predeclared one
+    code, out, err = ekg(mini_build, "sparql", "PREFIX ekg: <urn:x#> ASK { ?s a ekg:GPUMaker }",
+                         "--format", "json")
+    assert code == 0 and json.loads(out)["boolean"] is False
