@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -115,3 +116,43 @@ def test_csv_cells_cannot_start_formulas() -> None:
 
     rows = list(csv.reader(io.StringIO(format_results(doc, "csv"))))
     assert rows == [["x"], ["'=HYPERLINK(\"http://evil\")"], ["'+1"], ["ok"]]
+
+
+def test_the_on_disk_store_is_reused_and_replaced_after_a_rebuild(mini: Path,
+                                                                  tmp_path: Path) -> None:
+    from ecosystem_kg import build
+
+    out = tmp_path / "build"
+    build(mini, out, html=False)
+    q = "SELECT (COUNT(*) AS ?n) WHERE { ?s skos:altLabel ?o }"
+
+    def count() -> int:
+        doc = json.loads(run_query(q, fmt="json", graph=mini, out=out))
+        return int(doc["results"]["bindings"][0]["n"]["value"])
+
+    before = count()
+    stores = sorted(p.name for p in (out / ".sparql").iterdir())
+    assert len(stores) == 1
+    assert count() == before  # opened read-only, same answer
+    place = mini / "places" / "shanghai.yaml"
+    place.write_text(place.read_text(encoding="utf-8").replace("[上海市, 申城]",
+                                                               "[上海市, 申城, 沪]"),
+                     encoding="utf-8")
+    build(mini, out, html=False)
+    assert count() == before + 1
+    after = sorted(p.name for p in (out / ".sparql").iterdir())
+    assert len(after) == 1 and after != stores
+
+
+def test_when_the_store_cannot_be_kept_the_query_runs_in_memory(mini_build: tuple[Path, Path],
+                                                                tmp_path: Path) -> None:
+    import shutil
+
+    _graph, out = mini_build
+    blocked = tmp_path / "blocked"
+    shutil.copytree(out, blocked, ignore=shutil.ignore_patterns(".sparql"))
+    (blocked / ".sparql").write_text("not a folder", encoding="utf-8")
+    doc = json.loads(run_query("ASK { ?s ?p ?o }", fmt="json", graph=tmp_path / "none",
+                               out=blocked))
+    assert doc["boolean"] is True
+    assert (blocked / ".sparql").read_text(encoding="utf-8") == "not a folder"

@@ -13,9 +13,13 @@ graphs over HTTP. Nothing in a local query opens a socket or a file.
 from __future__ import annotations
 
 import csv
+import gc
+import hashlib
 import io
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,12 +95,58 @@ def _short_syntax_error(msg: str) -> str:
 
 
 def _store(out: Path, onto_files: list[Path]) -> Any:
+    """A pyoxigraph store over the build and the ontology.
+
+    The first query after a build loads the N-Triples into an on-disk store kept beside the
+    build (``OUT/.sparql/``, keyed by the inputs' sizes and times); later queries open it
+    read-only, which costs the same whatever the graph's size. Where the output folder cannot
+    be written, the store is loaded in memory.
+    """
     import pyoxigraph as ox
 
     nt = out / "ecosystem.nt"
     if not nt.is_file():
         raise QueryError(f"{nt}: missing; run `ekg build` first")
-    store = ox.Store()
+    sources = [nt, *onto_files]
+    try:
+        key = hashlib.sha1("\n".join(
+            f"{p.resolve()} {st.st_size} {st.st_mtime_ns}"
+            for p in sources for st in [p.stat()]).encode()).hexdigest()[:16]
+    except OSError as exc:
+        raise QueryError(f"{exc.filename}: cannot read: {exc.strerror}") from None
+    cache = out / ".sparql"
+    ready = cache / key
+    if ready.is_dir():
+        try:
+            return ox.Store.read_only(str(ready))
+        except OSError:
+            pass
+    try:
+        cache.mkdir(exist_ok=True)
+        for old in cache.iterdir():  # stores of earlier builds
+            if old.name != key:
+                shutil.rmtree(old, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=cache))
+    except OSError:
+        return _load(ox.Store(), nt, onto_files)
+    try:
+        store = _load(ox.Store(str(tmp)), nt, onto_files)
+        store.flush()
+        del store
+        gc.collect()  # closes the writable store before it is opened read-only
+        try:
+            tmp.rename(ready)
+        except OSError:  # another process made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+        return ox.Store.read_only(str(ready))
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return _load(ox.Store(), nt, onto_files)
+
+
+def _load(store: Any, nt: Path, onto_files: list[Path]) -> Any:
+    import pyoxigraph as ox
+
     store.bulk_load(path=str(nt), format=ox.RdfFormat.N_TRIPLES)
     for f in onto_files:
         store.bulk_load(path=str(f), format=ox.RdfFormat.TURTLE)
