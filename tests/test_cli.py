@@ -211,3 +211,25 @@ def test_sparql_prefixes_are_predeclared_and_iris_shortened(mini_build: tuple[Pa
     code, out, err = ekg(mini_build, "sparql", "PREFIX ekg: <urn:x#> ASK { ?s a ekg:GPUMaker }",
                          "--format", "json")
     assert code == 0 and json.loads(out)["boolean"] is False
+
+
+@pytest.mark.parametrize("args", [["neighbors", "沐曦"], ["find", "muxi"], ["show", "hkex"],
+                                  ["path", "沐曦", "hkex"]])
+def test_queries_leave_the_heavy_libraries_unloaded(mini_build: tuple[Path, Path],
+                                                    args: list[str]) -> None:
+    """A query reads the index: no rdflib, pyvis, networkx, pyoxigraph or yaml is imported."""
+    import subprocess
+    import sys
+
+    graph, out = mini_build
+    code = ("import sys\nfrom ecosystem_kg.cli import main\n"
+            f"sys.argv = ['ekg', *{args!r}, '--graph', {str(graph)!r}, '--out', {str(out)!r},"
+            " '--json']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "heavy = sorted(m for m in ('rdflib', 'pyvis', 'networkx', 'pyoxigraph', 'yaml')"
+            " if m in sys.modules)\n"
+            "print('HEAVY', heavy, file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY []" in r.stderr
+    json.loads(r.stdout)
