@@ -380,6 +380,65 @@ def sparql(
 
 
 @app.command()
+def push(
+    store: Annotated[str, typer.Option("--store", help="SPARQL 1.1 graph store URL, e.g. "
+                     "http://host:7878/store (Oxigraph) or http://host:3030/ds/data (Fuseki).")],
+    graph_iri: Annotated[str | None, typer.Option("--graph-iri", help="Replace this named "
+                         "graph (default: the store's default graph).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the "
+                                           "store.")] = 30.0,
+    graph: GraphOpt = DEFAULT_GRAPH, out: OutOpt = DEFAULT_OUT, ontology: OntoOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a graph on a SPARQL server with the compiled graph (HTTP PUT of N-Triples)."""
+    from .query import ensure_built
+    from .remote import push as run_push
+
+    try:
+        ensure_built(graph, out, ontology, _err)
+        data = run_push(out / "ecosystem.nt", store, graph_iri, timeout=timeout)
+    except EkgError as exc:
+        _fail(exc)
+    _emit(data, as_json, lambda d: (
+        f"pushed {d['triples']:,} triples ({d['bytes'] / 1024:,.0f} KiB) to "
+        + (f"<{d['graph']}>" if d["graph"] else "the default graph")
+        + f" at {d['store']} in {d['seconds']:.2f} s"))
+
+
+def _serving(url: str) -> None:
+    typer.echo(f"SPARQL endpoint: {url}")
+    _err(f"read-only; Ctrl-C stops it. Try: ekg sparql --endpoint {url} "
+         "'SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }'")
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535,
+                                      help="Port to listen on.")] = 7878,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every "
+                                      "interface).")] = "127.0.0.1",
+    graph: GraphOpt = DEFAULT_GRAPH, out: OutOpt = DEFAULT_OUT, ontology: OntoOpt = None,
+) -> None:
+    """Serve the compiled graph (and the ontology) read-only over SPARQL with Oxigraph."""
+    from .ontology import ontology_files, resolve_ontology_dir
+    from .query import ensure_built
+    from .remote import load_store
+    from .remote import serve as run_serve
+
+    try:
+        ensure_built(graph, out, ontology, _err)
+        onto_dir = resolve_ontology_dir(graph, ontology) if graph.is_dir() else None
+        files = [out / "ecosystem.nt", *(ontology_files(onto_dir) if onto_dir else [])]
+        location = load_store(out / "oxigraph", files)
+        code = run_serve(location, host, port, ready=_serving)
+    except EkgError as exc:
+        _fail(exc)
+    if code:
+        _err(f"Error: the oxigraph server stopped with exit code {code}")
+        raise typer.Exit(1)
+
+
+@app.command()
 def export(
     fmt: Annotated[str, typer.Option("--format", help="ttl, nt, jsonld, graphml or csv.")] = "ttl",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File (or folder for "
