@@ -78,14 +78,14 @@ def test_build_is_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
                     env={"PYTHONHASHSEED": seed})
         assert r.returncode == 0, r.stderr
         outs.append(out)
-    names = sorted(p.name for p in outs[0].iterdir())
-    assert names == sorted(p.name for p in outs[1].iterdir())
+    names = sorted(p.name for p in outs[0].iterdir() if p.is_file())
+    assert names == sorted(p.name for p in outs[1].iterdir() if p.is_file())
     for name in names:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def test_failed_build_leaves_previous_build_intact(mini: Path, tmp_path: Path) -> None:

@@ -93,11 +93,11 @@ def test_corpus_case_through_the_cli_is_bounded(case: Path) -> None:
 def test_corpus_leaves_the_previous_build_intact(tmp_path: Path) -> None:
     out = tmp_path / "build"
     build(MINI, out, html=False)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     for case in CASES:
         with pytest.raises(ValidationFailed):
             build(case, out, html=False)
-        assert {p.name: p.read_bytes() for p in out.iterdir()} == before, case.name
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before, case.name
 
 
 def _big_graph(root: Path, n: int) -> Path:
@@ -121,14 +121,14 @@ def test_builds_killed_at_random_points_never_leave_a_mixed_folder(tmp_path: Pat
     graph = _big_graph(tmp_path, 1500)
     out = tmp_path / "build"
     build(graph, out, html=False)
-    old = {p.name: p.read_bytes() for p in out.iterdir()}
+    old = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     # the next build will differ: one more partner
     p = graph / "companies" / "c0.yaml"
     p.write_text(p.read_text(encoding="utf-8") + "  - {rel: partner_of, to: c5, source: src}\n",
                  encoding="utf-8")
     ref = tmp_path / "ref"
     build(graph, ref, html=False)
-    new = {q.name: q.read_bytes() for q in ref.iterdir()}
+    new = {q.name: q.read_bytes() for q in ref.iterdir() if q.is_file()}
     assert new != old
     rng = random.Random(7)
     t0 = time.perf_counter()
@@ -145,14 +145,14 @@ def test_builds_killed_at_random_points_never_leave_a_mixed_folder(tmp_path: Pat
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         if out.exists():
-            state = {q.name: q.read_bytes() for q in out.iterdir()}
+            state = {q.name: q.read_bytes() for q in out.iterdir() if q.is_file()}
             assert state in (old, new), "mixed or partial output folder"
             kinds.add("old" if state == old else "new")
         else:
             kinds.add("aside")
         # the next build recovers without manual clean-up
         build(graph, out, html=False)
-        assert {q.name: q.read_bytes() for q in out.iterdir()} == new
+        assert {q.name: q.read_bytes() for q in out.iterdir() if q.is_file()} == new
         leftovers = [q.name for q in tmp_path.iterdir() if q.name.startswith(".build.")
                      and not q.name.endswith(".lock")]
         assert leftovers == []
@@ -187,7 +187,7 @@ def test_every_output_is_deterministic_across_seeds_and_file_orders(tmp_path: Pa
         assert r.returncode == 0, r.stderr
         outs.append((out, csv_dir))
     (a, ca), (b, cb) = outs
-    names = sorted(p.name for p in a.iterdir())
+    names = sorted(p.name for p in a.iterdir() if p.is_file())
     assert {"ecosystem.ttl", "ecosystem.nt", "ecosystem.jsonld", "ecosystem.graphml",
             "index.sqlite", "ecosystem.html"} <= set(names)
     for name in names:

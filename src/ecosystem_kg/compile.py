@@ -106,6 +106,11 @@ class Compiled:
     triples: list[Triple]
     entities: list[Entity]
     ontology: Ontology
+    count: int | None = None  # the number of triples, when they were streamed, not kept
+
+    @property
+    def n_triples(self) -> int:
+        return len(self.triples) if self.count is None else self.count
 
     @property
     def n_relations(self) -> int:
@@ -118,8 +123,15 @@ def compile_entities(entities: list[Entity], onto: Ontology) -> Compiled:
     out: list[Triple] = []
     ordered = sorted(entities, key=lambda e: e.id)
     for ent in ordered:
-        out.extend(sorted(set(entity_triples(ent, onto))))
+        out.extend(entity_chunk(ent, onto))
     return Compiled(out, ordered, onto)
+
+
+def entity_chunk(ent: Entity, onto: Ontology) -> list[Triple]:
+    """One entity's triples, sorted and without duplicates. Its subjects (the entity and its
+    statements, whose IRIs carry the entity's id) belong to no other entity, so the serialized
+    graph is the concatenation of the serialized chunks in id order."""
+    return sorted(set(entity_triples(ent, onto)))
 
 
 def entity_triples(ent: Entity, onto: Ontology) -> list[Triple]:
@@ -295,10 +307,17 @@ def _by_subject(triples: Iterable[Triple]) -> dict[str, dict[str, list[Term]]]:
     return groups
 
 
+TURTLE_HEAD = "".join(f"@prefix {p}: <{ns}> .\n" for p, ns in sorted(PREFIXES.items())) + "\n"
+
+
 def to_turtle(triples: Iterable[Triple]) -> str:
     """Turtle grouped by subject and predicate; subjects in the order given, the rest sorted."""
-    out = [f"@prefix {p}: <{ns}> .\n" for p, ns in sorted(PREFIXES.items())]
-    out.append("\n")
+    return TURTLE_HEAD + turtle_body(triples)
+
+
+def turtle_body(triples: Iterable[Triple]) -> str:
+    """The subject blocks of :func:`to_turtle`, without the prefixes."""
+    out: list[str] = []
     rdf_type = RDF + "type"
     for s, preds in _by_subject(triples).items():
         keys = sorted(preds, key=lambda p: (p != rdf_type, _qname(p)))
@@ -322,10 +341,28 @@ def _jsonld_value(o: Term) -> dict[str, str]:
     return val
 
 
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
 def to_jsonld(triples: Iterable[Triple]) -> str:
     """JSON-LD with a prefix context, one node object per line, subjects in the order given."""
+    return jsonld_head() + JSONLD_SEP.join(jsonld_nodes(triples)) + JSONLD_TAIL
+
+
+JSONLD_SEP = ",\n"
+JSONLD_TAIL = "\n]}\n"
+
+
+def jsonld_head() -> str:
+    context: dict[str, str] = {p: ns for p, ns in sorted(PREFIXES.items()) if p}
+    context["id"] = BASE
+    return _dumps({"@context": context})[:-1] + ',\n"@graph":[\n'
+
+
+def jsonld_nodes(triples: Iterable[Triple]) -> list[str]:
+    """The node objects of :func:`to_jsonld`, one JSON text per subject."""
     rdf_type = RDF + "type"
-    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+    dumps = _dumps
     lines = []
     for s, preds in _by_subject(triples).items():
         node: dict[str, Any] = {"@id": _compact(s)}
@@ -338,10 +375,7 @@ def to_jsonld(triples: Iterable[Triple]) -> str:
                                      v.get("@language", ""), v.get("@type", "")))
             node[_compact(p)] = vals
         lines.append(dumps(node))
-    context: dict[str, str] = {p: ns for p, ns in sorted(PREFIXES.items()) if p}
-    context["id"] = BASE
-    head = dumps({"@context": context})[:-1]
-    return head + ',\n"@graph":[\n' + ",\n".join(lines) + "\n]}\n"
+    return lines
 
 
 @lru_cache(maxsize=65536)
@@ -416,35 +450,56 @@ def to_graphml(compiled: Compiled) -> str:
     Written directly (networkx's writer builds an element tree and is about ten times slower);
     the content is the :func:`to_networkx` projection.
     """
-    from xml.sax.saxutils import escape, quoteattr
-
     ents = [e for e in compiled.entities if not e.is_source]
     ids = {e.id for e in ents}
-    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<graphml xmlns="http://graphml.graphdrawing'
-           '.org/xmlns" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
-           '"http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/'
-           'graphml.xsd">\n']
-    for k in _GRAPHML_NODE_KEYS:
-        out.append(f'  <key id="n_{k}" for="node" attr.name="{k}" attr.type="string"/>\n')
-    for k in _GRAPHML_EDGE_KEYS:
-        out.append(f'  <key id="e_{k}" for="edge" attr.name="{k}" attr.type="string"/>\n')
-    out.append('  <graph edgedefault="directed">\n')
-    for e in ents:
-        vals = (e.type, e.name_zh, e.name_en, e.label, ";".join(e.aliases))
-        out.append(f"    <node id={quoteattr(e.id)}>")
-        out.extend(f'<data key="n_{k}">{escape(v)}</data>'
-                   for k, v in zip(_GRAPHML_NODE_KEYS, vals, strict=True) if v)
-        out.append("</node>\n")
-    for e in ents:
-        for r in e.relations:
-            if r.target not in ids:
-                continue
-            key = relation_stmt_iri(e.id, r.rel, r.target, r.index)[len(STMT):]
-            vals2 = (r.rel, r.date, r.start, r.end, r.role, ";".join(r.sources), r.note)
-            out.append(f"    <edge id={quoteattr(key)} source={quoteattr(e.id)} "
-                       f"target={quoteattr(r.target)}>")
-            out.extend(f'<data key="e_{k}">{escape(v)}</data>'
-                       for k, v in zip(_GRAPHML_EDGE_KEYS, vals2, strict=True) if v)
-            out.append("</edge>\n")
-    out.append("  </graph>\n</graphml>\n")
+    out = [GRAPHML_HEAD]
+    out.extend(graphml_node(e) for e in ents)
+    out.extend(graphml_edges(e, ids) for e in ents)
+    out.append(GRAPHML_TAIL)
+    return "".join(out)
+
+
+GRAPHML_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<graphml xmlns="http://graphml.graphdrawing'
+    '.org/xmlns" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
+    '"http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/'
+    'graphml.xsd">\n'
+    + "".join(f'  <key id="n_{k}" for="node" attr.name="{k}" attr.type="string"/>\n'
+              for k in _GRAPHML_NODE_KEYS)
+    + "".join(f'  <key id="e_{k}" for="edge" attr.name="{k}" attr.type="string"/>\n'
+              for k in _GRAPHML_EDGE_KEYS)
+    + '  <graph edgedefault="directed">\n')
+GRAPHML_TAIL = "  </graph>\n</graphml>\n"
+
+
+def graphml_node(e: Entity) -> str:
+    """The GraphML node of an entity ("" for a source)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    if e.is_source:
+        return ""
+    vals = (e.type, e.name_zh, e.name_en, e.label, ";".join(e.aliases))
+    return (f"    <node id={quoteattr(e.id)}>"
+            + "".join(f'<data key="n_{k}">{escape(v)}</data>'
+                      for k, v in zip(_GRAPHML_NODE_KEYS, vals, strict=True) if v)
+            + "</node>\n")
+
+
+def graphml_edges(e: Entity, ids: set[str] | None = None) -> str:
+    """The GraphML edges of an entity's relations (to entities in ``ids``, when given)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    if e.is_source:
+        return ""
+    out = []
+    for r in e.relations:
+        if ids is not None and r.target not in ids:
+            continue
+        key = relation_stmt_iri(e.id, r.rel, r.target, r.index)[len(STMT):]
+        vals2 = (r.rel, r.date, r.start, r.end, r.role, ";".join(r.sources), r.note)
+        out.append(f"    <edge id={quoteattr(key)} source={quoteattr(e.id)} "
+                   f"target={quoteattr(r.target)}>")
+        out.extend(f'<data key="e_{k}">{escape(v)}</data>'
+                   for k, v in zip(_GRAPHML_EDGE_KEYS, vals2, strict=True) if v)
+        out.append("</edge>\n")
     return "".join(out)

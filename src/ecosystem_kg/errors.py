@@ -17,16 +17,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, order=True)
-class SourceLocation:
-    """A place in a file: 1-based line and column."""
+class SourceLocation(tuple[str, int, int]):
+    """A place in a file: 1-based line and column.
 
-    file: str
-    line: int = 1
-    col: int = 1
+    An immutable ``(file, line, col)`` tuple (ordered and hashed as one): a loaded graph holds
+    a location for nearly every value, so they are kept as small and as quick to make, copy and
+    pickle as Python allows.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, file: str, line: int = 1, col: int = 1) -> SourceLocation:
+        return tuple.__new__(cls, (file, line, col))
+
+    @property
+    def file(self) -> str:
+        return self[0]
+
+    @property
+    def line(self) -> int:
+        return self[1]
+
+    @property
+    def col(self) -> int:
+        return self[2]
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self[0]}:{self[1]}:{self[2]}"
+
+    def __repr__(self) -> str:
+        return f"SourceLocation(file={self[0]!r}, line={self[1]!r}, col={self[2]!r})"
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # unpickled by tuple.__new__ itself, without a Python-level call
+        return tuple.__new__, (SourceLocation, tuple(self))
 
 
 @dataclass(frozen=True, order=True)

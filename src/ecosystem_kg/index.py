@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +91,37 @@ def graph_relative(file: str, graph_dir: Path | None) -> str:
     return rel.replace(os.sep, "/")
 
 
+IndexRows = tuple[tuple[Any, ...], list[tuple[str, str, str, str]] | None, list[tuple[Any, ...]]]
+
+
+def entity_rows(e: Any, onto: Ontology, graph_dir: Path | None = None) -> IndexRows:
+    """One entity's index rows: (entity row, name rows, edge rows); a source gives
+    (source row, None, [])."""
+    if e.is_source:
+        doc = {"id": e.id, **e.extra}
+        return (e.id, json.dumps(doc, ensure_ascii=False, sort_keys=True)), None, []
+    edges: list[tuple[Any, ...]] = []
+    for r in e.relations:
+        stmt = relation_stmt_iri(e.id, r.rel, r.target, r.index)
+        doc2: dict[str, Any] = {"sources": list(r.sources)}
+        if r.note:
+            doc2["note"] = r.note
+        if r.role:
+            doc2["role"] = r.role
+        if r.amount is not None:
+            doc2["amount"] = {"value": r.amount.value, "unit": r.amount.unit}
+        edges.append((stmt, e.id, r.rel, r.target, r.date, r.start, r.end,
+                      json.dumps(doc2, ensure_ascii=False, sort_keys=True)))
+    row = (e.id, e.type, e.name_zh, e.name_en,
+           json.dumps(entity_doc(e, onto, graph_dir), ensure_ascii=False, sort_keys=True))
+    return row, name_rows(e.id, e.name_zh, e.name_en, e.aliases), edges
+
+
 def write_index(compiled: Compiled, path: Path, meta: dict[str, str],
-                graph_dir: Path | None = None) -> None:
-    """Write the index to ``path`` (a new file), deterministically."""
+                graph_dir: Path | None = None, rows: Iterable[IndexRows] | None = None
+                ) -> None:
+    """Write the index to ``path`` (a new file), deterministically. ``rows``: the
+    :func:`entity_rows` of every entity, when they were computed already."""
     onto = compiled.ontology
     con = sqlite3.connect(path)
     try:
@@ -115,26 +144,15 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str],
         sources: list[tuple[Any, ...]] = []
         names: list[tuple[str, str, str, str]] = []
         edges: list[tuple[Any, ...]] = []
-        for e in compiled.entities:
-            if e.is_source:
-                doc = {"id": e.id, **e.extra}
-                sources.append((e.id, json.dumps(doc, ensure_ascii=False, sort_keys=True)))
+        all_rows = rows if rows is not None else (
+            entity_rows(e, onto, graph_dir) for e in compiled.entities)
+        for row, name_list, edge_list in all_rows:
+            if name_list is None:
+                sources.append(row)
                 continue
-            ents.append((e.id, e.type, e.name_zh, e.name_en,
-                         json.dumps(entity_doc(e, onto, graph_dir), ensure_ascii=False,
-                                    sort_keys=True)))
-            names.extend(name_rows(e.id, e.name_zh, e.name_en, e.aliases))
-            for r in e.relations:
-                stmt = relation_stmt_iri(e.id, r.rel, r.target, r.index)
-                doc2: dict[str, Any] = {"sources": list(r.sources)}
-                if r.note:
-                    doc2["note"] = r.note
-                if r.role:
-                    doc2["role"] = r.role
-                if r.amount is not None:
-                    doc2["amount"] = {"value": r.amount.value, "unit": r.amount.unit}
-                edges.append((stmt, e.id, r.rel, r.target, r.date, r.start, r.end,
-                              json.dumps(doc2, ensure_ascii=False, sort_keys=True)))
+            ents.append(row)
+            names.extend(name_list)
+            edges.extend(edge_list)
         con.executemany("INSERT INTO entity VALUES (?, ?, ?, ?, ?)", sorted(ents))
         con.executemany("INSERT INTO source VALUES (?, ?)", sorted(sources))
         con.executemany("INSERT INTO name VALUES (?, ?, ?, ?)", sorted(set(names)))
@@ -144,3 +162,75 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str],
         con.commit()
     finally:
         con.close()
+
+
+class IndexWriter:
+    """Writes the index while the entities stream by in id order, holding nothing but the
+    current batch; names and edges wait in temporary tables and are copied in sorted order at
+    :meth:`finish`. The same rows in the same order give the same file."""
+
+    BATCH = 4096
+
+    def __init__(self, path: Path, onto: Ontology) -> None:
+        self.con = sqlite3.connect(path)
+        con = self.con
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.executescript(SCHEMA)
+        con.execute("CREATE TEMP TABLE name_in(key TEXT, id TEXT, kind TEXT, text TEXT)")
+        con.execute('CREATE TEMP TABLE edge_in(stmt TEXT, src TEXT, rel TEXT, dst TEXT, '
+                    'date TEXT, start TEXT, "end" TEXT, doc TEXT)')
+        con.executemany(
+            "INSERT INTO class VALUES (?, ?, ?, ?, ?, ?)",
+            [(c.name, json.dumps(c.ancestors), c.label_en, c.label_zh, *onto.style_of(c.name))
+             for c in sorted(onto.classes.values(), key=lambda c: c.name)])
+        con.executemany(
+            "INSERT INTO relation VALUES (?, ?, ?, ?)",
+            [(r.name, r.label_en, r.label_zh, int(r.symmetric))
+             for r in sorted(onto.relations.values(), key=lambda r: r.name)])
+        self.onto = onto
+        self.ents: list[tuple[Any, ...]] = []
+        self.sources: list[tuple[Any, ...]] = []
+        self.names: list[tuple[str, str, str, str]] = []
+        self.edges: list[tuple[Any, ...]] = []
+
+    def add(self, rows: IndexRows) -> None:
+        """One entity's :func:`entity_rows`; entities must come in id order."""
+        row, names, edges = rows
+        if names is None:
+            self.sources.append(row)
+        else:
+            self.ents.append(row)
+            self.names.extend(names)
+            self.edges.extend(edges)
+        if len(self.names) + len(self.edges) + len(self.ents) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        con = self.con
+        con.executemany("INSERT INTO entity VALUES (?, ?, ?, ?, ?)", self.ents)
+        con.executemany("INSERT INTO source VALUES (?, ?)", self.sources)
+        con.executemany("INSERT INTO name_in VALUES (?, ?, ?, ?)", self.names)
+        con.executemany("INSERT INTO edge_in VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.edges)
+        self.ents, self.sources, self.names, self.edges = [], [], [], []
+
+    def finish(self, meta: dict[str, str]) -> None:
+        self._flush()
+        con = self.con
+        try:
+            rows_meta = dict(meta)
+            rows_meta["format"] = FORMAT_VERSION
+            rows_meta["ontology"] = self.onto.fingerprint
+            con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(rows_meta.items()))
+            con.execute("INSERT INTO name SELECT DISTINCT key, id, kind, text FROM name_in "
+                        "ORDER BY key, id, kind, text")
+            con.execute("INSERT INTO edge SELECT * FROM edge_in ORDER BY stmt")
+            con.execute("DROP TABLE name_in")
+            con.execute("DROP TABLE edge_in")
+            con.executescript(INDEXES)
+            con.commit()
+        finally:
+            con.close()
+
+    def abandon(self) -> None:
+        self.con.close()

@@ -27,7 +27,7 @@ FACT_FIELDS = ("value", "unit", "date", "start", "end", "source", "note")
 SOURCE_TYPE = "Source"
 
 
-@dataclass
+@dataclass(slots=True)
 class Quantity:
     value: Any
     unit: str | None
@@ -35,7 +35,7 @@ class Quantity:
     unit_loc: SourceLocation | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Dated:
     """Fields shared by relations and attribute facts."""
 
@@ -48,7 +48,7 @@ class Dated:
     source_locs: list[SourceLocation] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Fact(Dated):
     """One attribute value of an entity."""
 
@@ -61,7 +61,7 @@ class Fact(Dated):
     index: int = 0  # position among the entity's facts of this attribute (1-based)
 
 
-@dataclass
+@dataclass(slots=True)
 class Relation(Dated):
     """One relation statement, written in the file of its subject."""
 
@@ -75,7 +75,7 @@ class Relation(Dated):
     index: int = 0  # position among the entity's relations with the same rel and target
 
 
-@dataclass
+@dataclass(slots=True)
 class Entity:
     id: str
     type: str
@@ -142,16 +142,23 @@ def iter_entity_files(graph_dir: Path) -> tuple[list[Path], list[Problem]]:
 def load_file(path: Path, shown: str | None = None) -> tuple[Entity | None, list[Problem]]:
     """Read one entity file. Returns the entity (None if unusable) and its shape problems."""
     file = shown or str(path)
+    raw, problems = read_entity_file(path, file)
+    if raw is None:
+        return None, problems
+    return parse_entity(raw, file, path.stem)
+
+
+def read_entity_file(path: Path, file: str) -> tuple[bytes | None, list[Problem]]:
+    """The bytes of one entity file, or None and the problem that stopped the reading."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:  # say so without reading it
             return None, [Problem(SourceLocation(file), f"file is {size:,} bytes; entity files "
                                   f"are limited to {MAX_FILE_BYTES:,} bytes: split or shorten it",
                                   "too-large")]
-        raw = path.read_bytes()
+        return path.read_bytes(), []
     except OSError as exc:
         return None, [Problem(SourceLocation(file), f"cannot read file: {exc.strerror}", "io")]
-    return parse_entity(raw, file, path.stem)
 
 
 def parse_entity(raw: bytes, file: str, stem: str) -> tuple[Entity | None, list[Problem]]:

@@ -19,10 +19,17 @@ def normalize(text: str) -> str:
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
+# pinyin keys already known (a build fills it from the index rows its workers computed)
+PINYIN_KEYS: dict[str, str] = {}
+
+
 def pinyin_key(text: str) -> str | None:
     """Toneless pinyin of the Chinese characters in ``text`` (沐曦 -> 'muxi'), or None."""
     if not _CJK.search(text):
         return None
+    known = PINYIN_KEYS.get(text)
+    if known is not None:
+        return known
     from pypinyin import lazy_pinyin
 
     return normalize("".join(lazy_pinyin(text)))

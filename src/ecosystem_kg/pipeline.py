@@ -8,6 +8,7 @@ marker, and a non-empty folder without one is never replaced.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -16,12 +17,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntriples, to_turtle
 from .errors import BuildError, Problem, SourceLocation, ValidationFailed
-from .load import Entity, display_path, iter_entity_files, load_file
+from .load import Entity, display_path, iter_entity_files
 from .ontology import Ontology, load_ontology, resolve_ontology_dir
-from .validate import validate
+from .validate import validate, validate_links
 
 MARKER = ".ekg-build"
 OUTPUTS = ("ecosystem.ttl", "ecosystem.nt", "ecosystem.jsonld", "ecosystem.graphml",
@@ -56,21 +58,28 @@ def load_graph(graph_dir: Path, ontology_dir: Path | None = None, *,
     if not graph_dir.is_dir():
         raise BuildError(f"{graph_dir}: no such graph folder; pass --graph DIR (a folder of "
                          "YAML entity files)")
+    from .incremental import parse_files
+
     onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir), cache_dir)
     paths, problems = iter_entity_files(graph_dir)
     entities: list[Entity] = []
     rel_paths: dict[str, str] = {}
-    for p in paths:
-        shown = display_path(p, graph_dir)
-        ent, probs = load_file(p, shown)
-        problems.extend(probs)
-        if ent is not None:
-            entities.append(ent)
-            rel_paths[shown] = p.relative_to(graph_dir).as_posix()
-    if not paths and not problems:
-        problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files (*.yaml) in "
-                                "the graph folder", "empty"))
-    problems.extend(validate(entities, onto, rel_paths))
+    shown = [display_path(p, graph_dir) for p in paths]
+    gc_was_on = gc.isenabled()
+    gc.disable()  # see build()
+    try:
+        for p, name, (ent, probs) in zip(paths, shown, parse_files(paths, shown), strict=True):
+            problems.extend(probs)
+            if ent is not None:
+                entities.append(ent)
+                rel_paths[name] = p.relative_to(graph_dir).as_posix()
+        if not paths and not problems:
+            problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files (*.yaml) "
+                                    "in the graph folder", "empty"))
+        problems.extend(validate(entities, onto, rel_paths))
+    finally:
+        if gc_was_on:
+            gc.enable()
     return Loaded(entities, onto, len(paths), sorted(set(problems)))
 
 
@@ -107,7 +116,7 @@ def summary(compiled: Compiled) -> dict[str, object]:
         "relations": sum(len(e.relations) for e in ents),
         "facts": sum(len(e.facts) for e in ents),
         "sources": sum(1 for e in compiled.entities if e.is_source),
-        "triples": len(compiled.triples),
+        "triples": compiled.n_triples,
         "data_date": data_date(compiled),
         "ontology": compiled.ontology.fingerprint[:16],
     }
@@ -137,33 +146,183 @@ def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True,
 
 def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
           html: bool = True, before_swap: Callable[[Path], None] | None = None) -> BuildReport:
-    """Validate, compile and write all outputs to ``out_dir`` atomically."""
+    """Validate, compile and write all outputs to ``out_dir`` atomically.
+
+    Files unchanged since the previous build into ``out_dir`` are taken from its cache; the
+    others are parsed on every core when there are many (see :mod:`ecosystem_kg.incremental`).
+    The outputs are the same bytes either way.
+    """
     t0 = time.perf_counter()
-    loaded = load_graph(graph_dir, ontology_dir)
-    if loaded.problems:
-        raise ValidationFailed(loaded.problems)
-    compiled = compile_entities(loaded.entities, loaded.ontology)
-    with _OutputLock(out_dir) as lock:
-        tmp = lock.fresh_dir("tmp")
-        try:
-            write_outputs(compiled, tmp, html=html, graph_dir=graph_dir)
-            if before_swap is not None:
-                before_swap(tmp)
-            _swap(tmp, out_dir, lock)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    summ = summary(compiled)
+    gc_was_on = gc.isenabled()
+    gc.disable()  # millions of small objects, no cycles worth collecting: the collector would
+    try:          # walk them again and again
+        compiled, summ = _build(graph_dir, out_dir, ontology_dir, html, before_swap)
+    finally:
+        from .names import PINYIN_KEYS
+
+        PINYIN_KEYS.clear()
+        if gc_was_on:
+            gc.enable()
     files = {name: (out_dir / name).stat().st_size for name in OUTPUTS
              if (out_dir / name).exists()}
     return BuildReport(out_dir=out_dir, entities=int(summ["entities"]),  # type: ignore[call-overload]
                        by_type=summ["by_type"],  # type: ignore[arg-type]
                        relations=int(summ["relations"]),  # type: ignore[call-overload]
                        facts=int(summ["facts"]),  # type: ignore[call-overload]
-                       triples=len(compiled.triples),
+                       triples=compiled.n_triples,
                        sources=int(summ["sources"]),  # type: ignore[call-overload]
                        seconds=time.perf_counter() - t0, files=files,
                        data_date=summ["data_date"])  # type: ignore[arg-type]
+
+
+def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool,
+           before_swap: Callable[[Path], None] | None) -> tuple[Compiled, dict[str, object]]:
+    from . import incremental
+    from .index import INDEX_NAME, write_index
+
+    if not graph_dir.is_dir():
+        raise BuildError(f"{graph_dir}: no such graph folder; pass --graph DIR (a folder of "
+                         "YAML entity files)")
+    onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir))
+    paths, problems = iter_entity_files(graph_dir)
+    with _OutputLock(out_dir) as lock:
+        tmp = lock.fresh_dir("tmp")
+        html_job: _HtmlJob | None = None
+        st: incremental.Streamed | None = None
+        try:
+            try:
+                st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp)
+            except incremental.CacheUnusable:  # damaged: start again without it
+                shutil.rmtree(tmp)
+                tmp.mkdir()
+                st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp,
+                                              use_cache=False)
+            problems.extend(st.problems)
+            if not paths and not problems:
+                problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files "
+                                        "(*.yaml) in the graph folder", "empty"))
+            compiled: Compiled | None = None
+            fork = len(paths) >= incremental.parallel_min()
+            if st.complete and not problems:
+                compiled = Compiled([], sorted(st.entities, key=lambda e: e.id), onto,
+                                    count=st.count)
+                if html and fork:  # validation leaves valid entities as they are: the map can
+                    _remember_pinyin(st.pinyin)  # start now, and is thrown away on problems
+                    html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True)
+            try:
+                problems.extend(validate_links(st.entities, onto))  # the rest is done
+            except BaseException:
+                if html_job is not None:
+                    html_job.cancel()
+                raise
+            if problems:
+                if html_job is not None:
+                    html_job.cancel()
+                raise ValidationFailed(sorted(set(problems)))
+            if compiled is None:  # an id differs from its file name, or a file did not
+                compiled = compile_entities(st.entities, onto)  # compile on its own
+                (tmp / "ecosystem.nt").write_text(to_ntriples(compiled.triples),
+                                                  encoding="utf-8")
+                (tmp / "ecosystem.ttl").write_text(to_turtle(compiled.triples),
+                                                   encoding="utf-8")
+                (tmp / "ecosystem.jsonld").write_text(to_jsonld(compiled.triples),
+                                                      encoding="utf-8")
+            summ = summary(compiled)
+            if html and html_job is None:
+                html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=fork)
+            if not st.complete:
+                (tmp / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
+            meta = {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)}
+            if st.index is not None:
+                st.index.finish(meta)
+                st.index = None
+            else:
+                write_index(compiled, tmp / INDEX_NAME, meta, graph_dir)
+            (tmp / "summary.json").write_text(
+                json.dumps(summ, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                encoding="utf-8")
+            (tmp / MARKER).write_text("ecosystem-kg build output; replaced whole by "
+                                      "`ekg build`\n", encoding="utf-8")
+            incremental.save(tmp, onto, graph_dir, st)
+            if html_job is not None:
+                html_job.wait()
+            if before_swap is not None:
+                before_swap(tmp)
+            _swap(tmp, out_dir, lock)
+        except BaseException:
+            if html_job is not None:
+                html_job.cancel()
+            if st is not None and st.index is not None:
+                st.index.abandon()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return compiled, summ
+
+
+def _remember_pinyin(keys: dict[str, str]) -> None:
+    """The map's search keys need the pinyin the index rows hold already: reuse it."""
+    from .names import PINYIN_KEYS
+
+    PINYIN_KEYS.update(keys)
+
+
+class _HtmlJob:
+    """Writes the HTML map, in a forked process for large graphs (it needs nothing the other
+    writers make, so it runs beside them); :meth:`wait` raises the error it met."""
+
+    def __init__(self, compiled: Compiled, path: Path, *, fork: bool) -> None:
+        import multiprocessing
+
+        self.proc: Any = None
+        if not fork or "fork" not in multiprocessing.get_all_start_methods():
+            _write_html(compiled, path)
+            return
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child_conn = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_html_child, args=(compiled, path, child_conn),
+                                daemon=True)
+        self.proc.start()
+        child_conn.close()
+
+    def wait(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        try:
+            error = self.conn.recv()
+        except EOFError:
+            error = BuildError("the process writing ecosystem.html died")
+        finally:
+            self.conn.close()
+            proc.join()
+        if error is not None:
+            raise error
+
+    def cancel(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.join()
+            self.conn.close()
+            self.proc = None
+
+
+def _write_html(compiled: Compiled, path: Path) -> None:
+    from .render import render_html
+
+    path.write_text(render_html(compiled), encoding="utf-8")
+
+
+def _html_child(compiled: Compiled, path: Path, conn: Any) -> None:
+    error: BaseException | None = None
+    try:
+        _write_html(compiled, path)
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        error = exc
+    try:
+        conn.send(error)
+    except Exception:  # noqa: BLE001 - an error that does not pickle
+        conn.send(BuildError(f"writing ecosystem.html failed: {error!r}"))
+    conn.close()
 
 
 class _OutputLock:

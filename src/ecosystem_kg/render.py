@@ -98,7 +98,7 @@ def render_file(*, graph: Path, out: Path, ontology: Path | None, entity: str | 
     ``types`` keeps only entities of those types or their subtypes (the centre always stays).
     The file is written atomically to ``output`` or ``out/render-<id or 'subset'>.html``.
     """
-    from .pipeline import compile_graph
+    from .pipeline import check
 
     if hops < 1:
         raise EkgError(f"--hops must be at least 1 (got {hops})")
@@ -109,8 +109,9 @@ def render_file(*, graph: Path, out: Path, ontology: Path | None, entity: str | 
         from .query import open_index
 
         eid = open_index(graph, out, ontology, notify=notify).resolve(entity)
-    compiled = compile_graph(graph, ontology)
-    onto = compiled.ontology
+    loaded = check(graph, ontology)  # the map needs the entities, not the triples
+    onto = loaded.ontology
+    compiled = Compiled([], sorted(loaded.entities, key=lambda e: e.id), onto)
     _check_names("type", types, [c for c in onto.classes
                                  if c not in ("Statement", "Unit", "Source")])
     _check_names("relation", rels, list(onto.relations))

@@ -52,13 +52,46 @@ def validate(entities: list[Entity], onto: Ontology, rel_paths: dict[str, str] |
     sources = {e.id for e in entities if e.is_source}
 
     for ent in entities:
-        _check_entity(ent, onto, by_id, sources, rel_paths, add)
+        _check_entity(ent, onto, rel_paths, add)
+        _check_links(ent, onto, by_id, sources, add)
     _check_cycles(entities, by_id, add)
     return sorted(set(problems))
 
 
-def _check_entity(ent: Entity, onto: Ontology, by_id: dict[str, Entity], sources: set[str],
-                  rel_paths: dict[str, str] | None, add: Any) -> None:
+def validate_alone(ent: Entity, onto: Ontology, rel_path: str | None) -> list[Problem]:
+    """The problems of one entity that do not depend on the other entities. With
+    :func:`validate_links` over all entities, the same problems as :func:`validate`."""
+    problems: list[Problem] = []
+    _check_entity(ent, onto, {ent.path: rel_path} if rel_path is not None else None,
+                  problems.append)
+    return problems
+
+
+def validate_links(entities: list[Entity], onto: Ontology) -> list[Problem]:
+    """The problems that depend on other entities: duplicate ids, references, ranges, cycles
+    (see :func:`validate_alone`)."""
+    problems: list[Problem] = []
+    add = problems.append
+    by_id: dict[str, Entity] = {}
+    for ent in entities:
+        first = by_id.get(ent.id)
+        if first is not None:
+            add(Problem(ent.loc("id"), f"duplicate id {ent.id!r}; also defined at "
+                        f"{first.loc('id')} (ids must be unique)", "duplicate-id"))
+            add(Problem(first.loc("id"), f"duplicate id {ent.id!r}; also defined at "
+                        f"{ent.loc('id')} (ids must be unique)", "duplicate-id"))
+            continue
+        by_id[ent.id] = ent
+    sources = {e.id for e in entities if e.is_source}
+    for ent in entities:
+        _check_links(ent, onto, by_id, sources, add)
+    _check_cycles(entities, by_id, add)
+    return problems
+
+
+def _check_entity(ent: Entity, onto: Ontology, rel_paths: dict[str, str] | None, add: Any
+                  ) -> None:
+    """The checks that need nothing but the entity (and the ontology)."""
     stem = PurePath(ent.path).stem
     if not ID_RE.match(ent.id):
         add(Problem(ent.loc("id"), f"invalid id {ent.id!r}; use lowercase letters, digits and "
@@ -94,7 +127,6 @@ def _check_entity(ent: Entity, onto: Ontology, by_id: dict[str, Entity], sources
     if ent.wikidata is not None and not WIKIDATA_RE.match(ent.wikidata):
         add(Problem(ent.loc("wikidata"), f"invalid Wikidata id {ent.wikidata!r}; write it as "
                     "Q followed by digits (Q8686)", "bad-wikidata"))
-    _check_sources(ent.sources, ent.source_locs, sources, add)
 
     for f in ent.facts:
         info = onto.attributes.get(f.prop)
@@ -105,7 +137,7 @@ def _check_entity(ent: Entity, onto: Ontology, by_id: dict[str, Entity], sources
         if known_type and not onto.is_any(ent.type, info.domain):
             add(Problem(f.loc, f"attribute {f.prop!r} does not apply to a {ent.type}; it is "
                         f"for {_or(info.domain)}", "domain"))
-        _check_dated(f, sources, add)
+        _check_dated(f, add)
         if info.kind == QUANTITY:
             _check_quantity(f.value, f.unit, f.value_loc, f.unit_loc or f.loc, f.prop,
                             info.units, add)
@@ -126,6 +158,26 @@ def _check_entity(ent: Entity, onto: Ontology, by_id: dict[str, Entity], sources
         if info_r is None:
             add(Problem(r.rel_loc, f"unknown relation {r.rel!r}" + _suggest(r.rel, onto.relations),
                         "unknown-relation"))
+        if info_r is not None and known_type and not onto.is_any(ent.type, info_r.domain):
+            add(Problem(r.rel_loc, f"relation {r.rel!r} cannot start from a {ent.type}; "
+                        f"its subject must be {_or(info_r.domain)}", "domain"))
+        _check_dated(r, add)
+        if r.amount is not None:
+            units = onto.qualifiers["amount"].units if "amount" in onto.qualifiers else []
+            _check_quantity(r.amount.value, r.amount.unit, r.amount.loc,
+                            r.amount.unit_loc or r.amount.loc, "amount", units, add)
+
+
+def _check_links(ent: Entity, onto: Ontology, by_id: dict[str, Entity], sources: set[str],
+                 add: Any) -> None:
+    """The checks of one entity that need the other entities: references and ranges."""
+    if ent.is_source:
+        return
+    _check_sources(ent.sources, ent.source_locs, sources, add)
+    for f in ent.facts:
+        if f.prop in onto.attributes:
+            _check_sources(f.sources, f.source_locs, sources, add)
+    for r in ent.relations:
         target = by_id.get(r.target)
         if target is None:
             add(Problem(r.target_loc, f"unknown entity {r.target!r}"
@@ -137,19 +189,12 @@ def _check_entity(ent: Entity, onto: Ontology, by_id: dict[str, Entity], sources
         elif r.target == ent.id:
             add(Problem(r.target_loc, f"{ent.id!r} relates to itself with {r.rel!r}; a "
                         "relation needs two different entities", "self-relation"))
-        if info_r is not None:
-            if known_type and not onto.is_any(ent.type, info_r.domain):
-                add(Problem(r.rel_loc, f"relation {r.rel!r} cannot start from a {ent.type}; "
-                            f"its subject must be {_or(info_r.domain)}", "domain"))
-            if (target is not None and not target.is_source and target.type in onto.classes
-                    and not onto.is_any(target.type, info_r.range)):
-                add(Problem(r.target_loc, f"relation {r.rel!r} cannot point to {r.target!r} "
-                            f"(a {target.type}); its object must be {_or(info_r.range)}", "range"))
-        _check_dated(r, sources, add)
-        if r.amount is not None:
-            units = onto.qualifiers["amount"].units if "amount" in onto.qualifiers else []
-            _check_quantity(r.amount.value, r.amount.unit, r.amount.loc,
-                            r.amount.unit_loc or r.amount.loc, "amount", units, add)
+        info_r = onto.relations.get(r.rel)
+        if (info_r is not None and target is not None and not target.is_source
+                and target.type in onto.classes and not onto.is_any(target.type, info_r.range)):
+            add(Problem(r.target_loc, f"relation {r.rel!r} cannot point to {r.target!r} "
+                        f"(a {target.type}); its object must be {_or(info_r.range)}", "range"))
+        _check_sources(r.sources, r.source_locs, sources, add)
 
 
 def _or(classes: list[str]) -> str:
@@ -169,7 +214,7 @@ def _check_sources(ids: list[str], locs: list[SourceLocation], sources: set[str]
                         "unknown-source"))
 
 
-def _check_dated(d: Dated, sources: set[str], add: Any) -> None:
+def _check_dated(d: Dated, add: Any) -> None:
     for key in ("date", "start", "end"):
         val = getattr(d, key)
         if val is not None and (msg := check_date(val)):
@@ -182,7 +227,6 @@ def _check_dated(d: Dated, sources: set[str], add: Any) -> None:
         if date_key(d.end, end=True) < date_key(d.start):
             add(Problem(d.date_locs["end"], f"end {d.end} is before start {d.start}",
                         "bad-date"))
-    _check_sources(d.sources, d.source_locs, sources, add)
 
 
 def _check_quantity(value: Any, unit: str | None, vloc: SourceLocation, uloc: SourceLocation,

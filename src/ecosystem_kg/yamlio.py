@@ -67,8 +67,13 @@ class YamlFileError(Exception):
         super().__init__("; ".join(str(p) for p in problems))
 
 
+_make = tuple.__new__
+
+
 def _loc(file: str, mark: Any) -> SourceLocation:
-    return SourceLocation(file, mark.line + 1, mark.column + 1)
+    # SourceLocation(file, mark.line + 1, mark.column + 1) without the Python-level __new__:
+    # a file has a location for every node, and this is the parser's hot loop
+    return _make(SourceLocation, (file, mark.line + 1, mark.column + 1))
 
 
 def _pos_of_offset(text: bytes, offset: int) -> tuple[int, int]:
@@ -170,8 +175,10 @@ def _check_depth(text: str, file: str, loader: Any = None) -> None:
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
-def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], depth: int) -> Any:
-    loc = _loc(file, node.start_mark)
+def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], depth: int,
+             loc: SourceLocation | None = None) -> Any:
+    if loc is None:
+        loc = _loc(file, node.start_mark)
     if id(node) in seen:
         problems.append(Problem(loc, "YAML anchors and aliases are not supported in entity "
                                 "files; write the value out", "alias"))
@@ -207,8 +214,9 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], dept
         out.loc = loc
         out.item_locs = []
         for item in node.value:
-            out.item_locs.append(_loc(file, item.start_mark))
-            out.append(_convert(item, file, problems, seen, depth + 1))
+            iloc = _loc(file, item.start_mark)
+            out.item_locs.append(iloc)
+            out.append(_convert(item, file, problems, seen, depth + 1, iloc))
         return out
     if isinstance(node, yaml.MappingNode):
         if node.tag != _T + "map":
@@ -228,7 +236,7 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], dept
             if not isinstance(knode, yaml.ScalarNode):
                 problems.append(Problem(kloc, "mapping keys must be plain text", "shape"))
                 continue
-            key = _convert(knode, file, problems, seen, depth + 1)
+            key = _convert(knode, file, problems, seen, depth + 1, kloc)
             key = knode.value if key is None else str(key)
             if key in m.key_locs:
                 first = m.key_locs[key]
@@ -236,8 +244,8 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], dept
                                         f"{first} (keep one)", "duplicate-key"))
                 continue
             m.key_locs[key] = kloc
-            m.val_locs[key] = _loc(file, vnode.start_mark)
-            m[key] = _convert(vnode, file, problems, seen, depth + 1)
+            m.val_locs[key] = vloc = _loc(file, vnode.start_mark)
+            m[key] = _convert(vnode, file, problems, seen, depth + 1, vloc)
         return m
     problems.append(Problem(loc, "unsupported YAML node", "shape"))  # pragma: no cover
     return None

@@ -1,0 +1,433 @@
+"""Parallel, incremental builds: per-file results cached by content hash, RDF written as it comes.
+
+Loading one entity file depends on nothing but its bytes, the path shown in messages and the
+ontology; so do its triples, their N-Triples, Turtle and JSON-LD text, and its index rows. Each
+file is processed on its own (on every core when there are many files); the main process writes
+each file's RDF text straight into the new output files in id order, keeps the entities for
+validation (which needs them all) and records where each file's text lies in the outputs.
+
+That record is the cache (``OUT/.cache/files.pickle``): the next build into the same folder
+parses only the files whose bytes changed and copies the text of the others from the previous
+outputs. The cache is written into the new output folder before it replaces the old one, so it
+always describes the outputs next to it; a cache made with another ontology, graph folder,
+working directory or version of ekg, or whose outputs were changed since, is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .compile import (
+    GRAPHML_HEAD,
+    GRAPHML_TAIL,
+    JSONLD_SEP,
+    JSONLD_TAIL,
+    TURTLE_HEAD,
+    entity_chunk,
+    graphml_edges,
+    graphml_node,
+    jsonld_head,
+    jsonld_nodes,
+    to_ntriples,
+    turtle_body,
+)
+from .errors import Problem
+from .index import INDEX_NAME, IndexRows, IndexWriter, entity_rows
+from .load import Entity, display_path, parse_entity, read_entity_file
+from .ontology import Ontology
+from .validate import validate_alone
+
+CACHE_DIR = ".cache"
+CACHE_FILE = "files.pickle"  # per file: content hash, where its blob and texts lie
+BLOBS = "blobs.bin"  # the pickled (entity, problems, index rows, triple count) of every file
+CACHE_FORMAT = "1"
+STREAMED = ("ecosystem.nt", "ecosystem.ttl", "ecosystem.jsonld", "ecosystem.graphml")
+EDGES_PART = ".graphml-edges.part"  # GraphML edges follow all nodes: written aside, then appended
+PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+# One file's result: sha1 of its bytes ("" if unreadable), the pickled (entity, problems, index
+# rows, triple count) and the UTF-8 N-Triples, Turtle body, JSON-LD nodes, GraphML node and
+# GraphML edges (None when the file has problems: the build will stop at validation).
+Texts = tuple[bytes, bytes, bytes, bytes, bytes]
+Result = tuple[str, bytes, Texts | None]
+Span = tuple[int, int]  # offset and length of a file's text in an output (GraphML edges: in the
+Spans = tuple[Span, Span, Span, Span, Span]  # edges section)
+Entry = tuple[str, Span, Spans | None]  # sha1, blob span in BLOBS, text spans in the outputs
+
+
+def parallel_min() -> int:
+    """How many files make a build use worker processes (``EKG_PARALLEL_MIN`` overrides)."""
+    try:
+        return max(1, int(os.environ.get("EKG_PARALLEL_MIN", PARALLEL_MIN_FILES)))
+    except ValueError:
+        return PARALLEL_MIN_FILES
+
+
+def worker_count() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def process_file(path: Path, shown: str, onto: Ontology, graph_dir: Path) -> Result:
+    """Everything about one file that does not depend on the other files."""
+    raw, problems = read_entity_file(path, shown)
+    if raw is None:
+        return "", pickle.dumps((None, problems, None, 0), PROTOCOL), None
+    sha = hashlib.sha1(raw).hexdigest()
+    ent, problems = parse_entity(raw, shown, path.stem)
+    if ent is not None:
+        problems.extend(validate_alone(ent, onto, path.relative_to(graph_dir).as_posix()))
+    texts: Texts | None = None
+    rows: IndexRows | None = None
+    count = 0
+    if ent is not None and not problems:
+        try:
+            chunk = entity_chunk(ent, onto)
+            texts = (to_ntriples(chunk).encode(), turtle_body(chunk).encode(),
+                     JSONLD_SEP.join(jsonld_nodes(chunk)).encode(),
+                     graphml_node(ent).encode(), graphml_edges(ent).encode())
+            rows = entity_rows(ent, onto, graph_dir)
+            count = len(chunk)
+        except Exception:  # noqa: BLE001 - compiled again after validation, which reports it
+            texts, rows = None, None
+    return sha, pickle.dumps((ent, problems, rows, count), PROTOCOL), texts
+
+
+_SHARED: dict[str, Any] = {}  # what forked workers inherit
+
+
+def _work(task: tuple[str, str]) -> Result:
+    return process_file(Path(task[0]), task[1], _SHARED["onto"], _SHARED["graph_dir"])
+
+
+def _parse_only(task: tuple[str, str]) -> bytes:
+    path = Path(task[0])
+    raw, problems = read_entity_file(path, task[1])
+    if raw is None:
+        return pickle.dumps((None, problems), PROTOCOL)
+    return pickle.dumps(parse_entity(raw, task[1], path.stem), PROTOCOL)
+
+
+def parse_files(paths: list[Path], shown: list[str], *, workers: int | None = None
+                ) -> Iterator[tuple[Entity | None, list[Problem]]]:
+    """:func:`~ecosystem_kg.load.load_file` of every path, in order; on every core when there
+    are many."""
+    workers = worker_count() if workers is None else workers
+    if workers <= 1 or len(paths) < parallel_min():
+        from .load import load_file
+
+        for p, name in zip(paths, shown, strict=True):
+            yield load_file(p, name)
+        return
+    import multiprocessing
+
+    chunk = max(8, min(256, len(paths) // (workers * 8)))
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for blob in pool.imap(_parse_only, [(str(p), name) for p, name in
+                                            zip(paths, shown, strict=True)], chunk):
+            yield pickle.loads(blob)
+
+
+@dataclass
+class Streamed:
+    """What :func:`stream_build` read and wrote."""
+
+    entities: list[Entity] = field(default_factory=list)  # in file order
+    problems: list[Problem] = field(default_factory=list)
+    rel_paths: dict[str, str] = field(default_factory=dict)
+    index: IndexWriter | None = None  # the index, written but for its meta rows
+    pinyin: dict[str, str] = field(default_factory=dict)  # name -> pinyin key, from the rows
+    count: int = 0  # triples written
+    edges_at: int = 0  # offset of the GraphML edges section
+    complete: bool = True  # every entity's text was written, in id order
+    entries: dict[str, Entry] = field(default_factory=dict)
+    parsed: int = 0  # files parsed (not taken from the cache)
+
+
+def _header(onto: Ontology, graph_dir: Path) -> dict[str, str]:
+    return {"format": CACHE_FORMAT, "ekg": __version__, "ontology": onto.fingerprint,
+            "graph": os.path.abspath(graph_dir), "cwd": os.getcwd()}
+
+
+def read_cache(out_dir: Path, header: dict[str, str]) -> tuple[dict[str, Entry], int]:
+    """The previous build's entries and where its GraphML edges start, or nothing if they do
+    not fit this build."""
+    path = out_dir / CACHE_DIR / CACHE_FILE
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)
+        if data["header"] != header or set(data["stamps"]) != {*STREAMED, _BLOBS_PATH}:
+            return {}, 0
+        for name, stamp in data["stamps"].items():
+            if _stamp(out_dir / name) != stamp:  # changed since: the text may not be ours
+                return {}, 0
+        entries: dict[str, Entry] = data["entries"]
+        return entries, int(data["edges_at"])
+    except Exception:  # noqa: BLE001 - a missing or unreadable cache means a full build
+        return {}, 0
+
+
+_BLOBS_PATH = f"{CACHE_DIR}/{BLOBS}"
+
+
+def write_cache(folder: Path, header: dict[str, str], entries: dict[str, Entry],
+                edges_at: int) -> None:
+    stamps = {name: _stamp(folder / name) for name in (*STREAMED, _BLOBS_PATH)}
+    (folder / CACHE_DIR).mkdir(exist_ok=True)
+    with open(folder / CACHE_DIR / CACHE_FILE, "wb") as f:
+        pickle.dump({"header": header, "stamps": stamps, "entries": entries,
+                     "edges_at": edges_at}, f, PROTOCOL)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+class CacheUnusable(Exception):
+    """A cached entry could not be read back: build without the cache."""
+
+
+class _Writer:
+    """Appends text bodies (separated by ``sep``) to a new file; copies unchanged bodies from
+    the previous output with ``copy_file_range``, merging adjacent ones into one copy."""
+
+    def __init__(self, path: Path, head: bytes, sep: bytes) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.sep = sep
+        self.buf: list[bytes] = [head]
+        self.nbuf = len(head)
+        self.pos = len(head)
+        self.started = False
+        self.run: tuple[int, int, int] | None = None  # source fd, start, end
+
+    def add(self, data: bytes) -> Span:
+        self._flush_run()
+        if self.started:
+            self._put(self.sep)
+        self.started = True
+        start = self.pos
+        self._put(data)
+        return start, len(data)
+
+    def copy(self, src: int, span: Span) -> Span:
+        off, n = span
+        if self.started:
+            if self.run is not None and self.run[0] == src and self.run[2] + len(self.sep) == off:
+                self.run = (src, self.run[1], off + n)
+                start = self.pos + len(self.sep)
+                self.pos = start + n
+                return start, n
+            self._flush_run()
+            self._put(self.sep)
+        self.started = True
+        self._flush_buf()
+        self.run = (src, off, off + n)
+        start = self.pos
+        self.pos += n
+        return start, n
+
+    def append_from(self, src: int, n: int) -> None:
+        """Append the first ``n`` bytes of another file."""
+        self._flush_run()
+        self._flush_buf()
+        self.run = (src, 0, n)
+        self.pos += n
+        self._flush_run()
+
+    def close(self, tail: bytes) -> None:
+        self._flush_run()
+        self._put(tail)
+        self._flush_buf()
+        os.close(self.fd)
+        self.fd = -1
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def _put(self, data: bytes) -> None:
+        if data:
+            self.buf.append(data)
+            self.nbuf += len(data)
+            self.pos += len(data)
+            if self.nbuf >= 1 << 20:
+                self._flush_buf()
+
+    def _flush_buf(self) -> None:
+        if self.buf:
+            view = memoryview(b"".join(self.buf))
+            while view:
+                view = view[os.write(self.fd, view):]
+            self.buf, self.nbuf = [], 0
+
+    def _flush_run(self) -> None:
+        if self.run is None:
+            return
+        self._flush_buf()
+        src, off, end = self.run
+        self.run = None
+        while off < end:
+            try:
+                n = os.copy_file_range(src, self.fd, end - off, off)
+            except (AttributeError, OSError):
+                n = 0
+            if n <= 0:  # not supported here: copy through memory
+                data = os.pread(src, min(end - off, 1 << 24), off)
+                if not data:
+                    raise OSError(f"previous output ended early (offset {off})")
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.fd, view):]
+                n = len(data)
+            off += n
+
+
+def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Path,
+                 tmp: Path, *, workers: int | None = None, use_cache: bool = True
+                 ) -> Streamed:
+    """Load every file (cached, or parsed in parallel), check what each file decides alone
+    (:func:`~ecosystem_kg.validate.validate_alone`) and write the RDF and GraphML outputs into
+    ``tmp`` in id order. The checks across files come after; on problems ``tmp`` is thrown
+    away."""
+    st = Streamed()
+    shown = [display_path(p, graph_dir) for p in paths]
+    # id order, assuming each id is its file's name (validation checks that; if an id is not,
+    # the build notices below and compiles the usual way)
+    order = sorted(range(len(paths)), key=lambda i: (paths[i].stem, paths[i].as_posix()))
+    header = _header(onto, graph_dir)
+    old, old_edges_at = (read_cache(out_dir, header) if use_cache and out_dir.is_dir()
+                         else ({}, 0))
+    hits: dict[int, Entry] = {}
+    for i in order if old else ():
+        entry = old.get(shown[i])
+        if entry is None or entry[2] is None:
+            continue
+        try:
+            raw = paths[i].read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha1(raw).hexdigest() == entry[0]:
+            hits[i] = entry
+    todo = [i for i in order if i not in hits]
+    st.parsed = len(todo)
+    workers = worker_count() if workers is None else workers
+    entities: list[Entity | None] = [None] * len(paths)
+    with ExitStack() as stack:
+        results: Iterator[Result]
+        if workers > 1 and len(todo) >= parallel_min():
+            import multiprocessing
+
+            _SHARED.update(onto=onto, graph_dir=graph_dir)
+            pool = stack.enter_context(
+                multiprocessing.get_context("fork").Pool(workers))
+            chunk = max(8, min(256, len(todo) // (workers * 8)))
+            results = pool.imap(_work, [(str(paths[i]), shown[i]) for i in todo], chunk)
+        else:
+            results = (process_file(paths[i], shown[i], onto, graph_dir) for i in todo)
+        srcs = [-1, -1, -1, -1, -1]
+        old_blobs = -1
+        if hits:
+            for k, name in enumerate(STREAMED):
+                srcs[k] = os.open(out_dir / name, os.O_RDONLY)
+                stack.callback(os.close, srcs[k])
+            srcs[4] = srcs[3]
+            old_blobs = os.open(out_dir / _BLOBS_PATH, os.O_RDONLY)
+            stack.callback(os.close, old_blobs)
+        (tmp / CACHE_DIR).mkdir(exist_ok=True)
+        st.index = IndexWriter(tmp / INDEX_NAME, onto)
+        stack.push(lambda *exc: _abandon_index(st, tmp, failed=exc[0] is not None))
+        writers = [_Writer(tmp / STREAMED[0], b"", b""),
+                   _Writer(tmp / STREAMED[1], TURTLE_HEAD.encode(), b""),
+                   _Writer(tmp / STREAMED[2], jsonld_head().encode(), JSONLD_SEP.encode()),
+                   _Writer(tmp / STREAMED[3], GRAPHML_HEAD.encode(), b""),
+                   _Writer(tmp / EDGES_PART, b"", b""),
+                   _Writer(tmp / _BLOBS_PATH, b"", b"")]
+        for w in writers:
+            stack.callback(w.abort)
+        prev = ""
+        for i in order:
+            hit = hits.get(i)
+            if hit is not None:
+                sha, bspan, spans = hit
+                blob = os.pread(old_blobs, bspan[1], bspan[0])
+                bspan = writers[5].copy(old_blobs, bspan)
+                texts = None
+            else:
+                sha, blob, texts = next(results)
+                bspan = writers[5].add(blob)
+                spans = None
+            try:
+                ent, problems, rows, count = pickle.loads(blob)
+            except Exception as exc:
+                if hit is None:
+                    raise
+                raise CacheUnusable(str(exc)) from None
+            st.problems.extend(problems)
+            new_spans = None
+            if ent is not None:
+                entities[i] = ent
+                st.rel_paths[shown[i]] = paths[i].relative_to(graph_dir).as_posix()
+                if (st.complete and rows is not None and ent.id > prev
+                        and (texts is not None or spans is not None)):
+                    prev = ent.id
+                    if texts is not None:
+                        new_spans = (writers[0].add(texts[0]), writers[1].add(texts[1]),
+                                     writers[2].add(texts[2]), writers[3].add(texts[3]),
+                                     writers[4].add(texts[4]))
+                    else:
+                        assert spans is not None
+                        edges = (spans[4][0] + old_edges_at, spans[4][1])
+                        new_spans = (writers[0].copy(srcs[0], spans[0]),
+                                     writers[1].copy(srcs[1], spans[1]),
+                                     writers[2].copy(srcs[2], spans[2]),
+                                     writers[3].copy(srcs[3], spans[3]),
+                                     writers[4].copy(srcs[4], edges))
+                    st.index.add(rows)
+                    for key, _, kind, text in rows[1] or ():
+                        if kind == "pinyin":
+                            st.pinyin[text] = key
+                    st.count += count
+                else:
+                    st.complete = False
+            st.entries[shown[i]] = (sha, bspan, new_spans)
+        writers[0].close(b"")
+        writers[1].close(b"")
+        writers[2].close(JSONLD_TAIL.encode())
+        writers[4].close(b"")
+        writers[5].close(b"")
+        st.edges_at = writers[3].pos
+        part = os.open(tmp / EDGES_PART, os.O_RDONLY)
+        try:
+            writers[3].append_from(part, writers[4].pos)
+            writers[3].close(GRAPHML_TAIL.encode())
+        finally:
+            os.close(part)
+        os.unlink(tmp / EDGES_PART)
+    st.entities = [e for e in entities if e is not None]
+    return st
+
+
+def _abandon_index(st: Streamed, tmp: Path, *, failed: bool) -> None:
+    """An index left incomplete is closed and removed (the build writes it the usual way)."""
+    if st.index is not None and (failed or not st.complete):
+        st.index.abandon()
+        st.index = None
+        (tmp / INDEX_NAME).unlink(missing_ok=True)
+
+
+def save(folder: Path, onto: Ontology, graph_dir: Path, st: Streamed) -> None:
+    """Write the cache of a build whose outputs are complete in ``folder``."""
+    entries: dict[str, Entry] = st.entries
+    if not st.complete:
+        entries = {k: (v[0], v[1], None) for k, v in st.entries.items()}
+    write_cache(folder, _header(onto, graph_dir), entries, st.edges_at)

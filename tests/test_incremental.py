@@ -1,0 +1,198 @@
+"""Incremental builds: a rebuild reuses the previous build's cache and gives the same bytes as a
+clean build, with worker processes or without."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ecosystem_kg import incremental
+from ecosystem_kg.errors import ValidationFailed
+from ecosystem_kg.ontology import bundled_ontology_dir
+from ecosystem_kg.pipeline import OUTPUTS, build, check
+from ecosystem_kg.synth import synth
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def synth_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    graph = tmp_path_factory.mktemp("synth") / "graph"
+    synth(N, graph, seed=3)
+    return graph
+
+
+@pytest.fixture()
+def graph(synth_source: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "graph"
+    shutil.copytree(synth_source, dst)
+    return dst
+
+
+@pytest.fixture(params=["parallel", "serial"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    # 300 files: lower the threshold so that the worker processes are used too
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "50" if request.param == "parallel" else "100000")
+    return str(request.param)
+
+
+@pytest.fixture()
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Files parsed in this process (a rebuild of few files does not start workers)."""
+    calls: list[str] = []
+    real = incremental.process_file
+
+    def counting(path: Path, *args: object) -> incremental.Result:
+        calls.append(path.name)
+        return real(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(incremental, "process_file", counting)
+    return calls
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in OUTPUTS if (folder / name).exists()}
+
+
+def first(graph: Path, folder: str) -> Path:
+    return sorted((graph / folder).glob("*.yaml"))[0]
+
+
+def test_rebuild_after_editing_one_file_equals_a_clean_build(
+        graph: Path, tmp_path: Path, mode: str, parsed: list[str]) -> None:
+    out = tmp_path / "out"
+    build(graph, out)
+    assert (out / incremental.CACHE_DIR / incremental.CACHE_FILE).is_file()
+    edited = first(graph, "companies")
+    text = edited.read_text(encoding="utf-8")
+    assert 'en: "Synthetic ' in text
+    edited.write_text(text.replace('en: "Synthetic ', 'en: "Edited \\"quoted\\" \\u00e9 ', 1),
+                      encoding="utf-8")
+    parsed.clear()
+    rep = build(graph, out)
+    assert parsed == [edited.name]  # only the edited file was parsed again
+    assert rep.entities == N
+    clean = tmp_path / "clean"
+    build(graph, clean)
+    assert outputs(out) == outputs(clean)
+    assert "Edited" in (out / "ecosystem.nt").read_text(encoding="utf-8")
+    # and once more without changes: nothing parsed, same bytes
+    parsed.clear()
+    build(graph, out)
+    assert parsed == []
+    assert outputs(out) == outputs(clean)
+
+
+def test_ontology_change_invalidates_the_cache(graph: Path, tmp_path: Path, mode: str,
+                                               parsed: list[str]) -> None:
+    onto = tmp_path / "ontology"
+    shutil.copytree(bundled_ontology_dir(), onto)
+    out = tmp_path / "out"
+    build(graph, out, onto, html=False)
+    ttl = onto / "ekg.ttl"
+    text = ttl.read_text(encoding="utf-8")
+    assert 'rdfs:label "Company"@en' in text
+    ttl.write_text(text.replace('rdfs:label "Company"@en', 'rdfs:label "Firm"@en', 1),
+                   encoding="utf-8")
+    parsed.clear()
+    build(graph, out, onto, html=False)
+    if mode == "serial":
+        assert len(parsed) == len(list(graph.rglob("*.yaml")))  # nothing reused
+    con = sqlite3.connect(out / "index.sqlite")
+    try:
+        label = con.execute("SELECT label_en FROM class WHERE name = 'Company'").fetchone()[0]
+    finally:
+        con.close()
+    assert label == "Firm"
+    clean = tmp_path / "clean"
+    build(graph, clean, onto, html=False)
+    assert outputs(out) == outputs(clean)
+
+
+def test_file_made_invalid_after_a_cached_build_gives_the_same_located_error(
+        graph: Path, tmp_path: Path, mode: str) -> None:
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    before = outputs(out)
+    broken = first(graph, "companies")
+    lines = broken.read_text(encoding="utf-8").splitlines()
+    lines[3] = "  zh: [unclosed"  # inside the name mapping
+    broken.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as cached:
+        build(graph, out, html=False)
+    with pytest.raises(ValidationFailed) as checked:
+        check(graph)
+    with pytest.raises(ValidationFailed) as fresh:
+        build(graph, tmp_path / "fresh", html=False)
+    assert cached.value.report() == checked.value.report() == fresh.value.report()
+    assert broken.name in cached.value.report() and "YAML syntax error" in cached.value.report()
+    assert outputs(out) == before  # the failed build changed nothing
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_deleting_a_file_removes_its_entity(graph: Path, tmp_path: Path, mode: str) -> None:
+    src = first(graph, "sources").stem
+    extra = graph / "places" / "lonely-town.yaml"
+    extra.write_text(f"id: lonely-town\ntype: Place\nname: {{zh: 孤城, en: Lonely Town}}\n"
+                     f"source: {src}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    assert "lonely-town" in (out / "ecosystem.nt").read_text(encoding="utf-8")
+    extra.unlink()
+    rep = build(graph, out, html=False)
+    assert rep.entities == N
+    assert "lonely-town" not in (out / "ecosystem.nt").read_text(encoding="utf-8")
+    clean = tmp_path / "clean"
+    build(graph, clean, html=False)
+    assert outputs(out) == outputs(clean)
+
+
+def test_a_changed_output_is_not_trusted(graph: Path, tmp_path: Path, parsed: list[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    nt = out / "ecosystem.nt"
+    nt.write_bytes(nt.read_bytes() + b"# appended by hand\n")
+    parsed.clear()
+    build(graph, out, html=False)
+    assert len(parsed) > N  # the cache was ignored: every file parsed again
+    clean = tmp_path / "clean"
+    build(graph, clean, html=False)
+    assert outputs(out) == outputs(clean)
+
+
+BAD = Path(__file__).resolve().parent / "bad_inputs"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_build_reports_the_same_problems_as_check(tmp_path: Path, workers: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # the build checks each file in the worker that parsed it, and the rest after: the union
+    # is what `check` reports, for every case of the corpus, with workers or without
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "1" if workers == "2" else "100000")
+    for case in sorted(p for p in BAD.iterdir() if p.is_dir()):
+        with pytest.raises(ValidationFailed) as checked:
+            check(case)
+        with pytest.raises(ValidationFailed) as built:
+            build(case, tmp_path / "out", html=False)
+        assert built.value.report() == checked.value.report(), case.name
+
+
+def test_a_damaged_cache_is_not_used(graph: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    blobs = out / incremental.CACHE_DIR / incremental.BLOBS
+    stat = blobs.stat()
+    blobs.write_bytes(b"\0" * stat.st_size)  # same size and time: only the bytes are wrong
+    os.utime(blobs, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    build(graph, out, html=False)
+    clean = tmp_path / "clean"
+    build(graph, clean, html=False)
+    assert outputs(out) == outputs(clean)
