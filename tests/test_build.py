@@ -156,3 +156,21 @@ def test_ontology_is_bundled_and_works_from_another_directory(tmp_path: Path) ->
     r = run_ekg("check", "--graph", str(g), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("OK: 12 files, 10 entities")
+
+
+def test_no_whole_graph_map_past_the_limit(mini: Path, tmp_path: Path) -> None:
+    """Past EKG_MAP_LIMIT entity files the build writes everything but the page, and says so."""
+    files = len(list(mini.rglob("*.yaml")))
+    out = tmp_path / "out"
+    r = run_ekg("build", "--graph", str(mini), "--out", str(out), "--json",
+                env={"EKG_MAP_LIMIT": str(files - 1)})
+    assert r.returncode == 0, r.stderr
+    assert "note: no ecosystem.html:" in r.stderr and "ekg render ENTITY" in r.stderr
+    assert json.loads(r.stdout)["map_skipped"].startswith(f"{files:,} entity files")
+    assert not (out / "ecosystem.html").exists()
+    assert (out / "ecosystem.ttl").is_file() and (out / "index.sqlite").is_file()
+    r = run_ekg("build", "--graph", str(mini), "--out", str(out), "--json",
+                env={"EKG_MAP_LIMIT": str(files)})
+    assert r.returncode == 0 and "ecosystem.html" not in r.stderr
+    assert json.loads(r.stdout)["map_skipped"] is None
+    assert (out / "ecosystem.html").is_file()

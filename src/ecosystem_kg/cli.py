@@ -112,11 +112,13 @@ def build(
         rep = run_build(graph, out, ontology, html=not no_html)
     except EkgError as exc:
         _fail(exc)
+    if rep.map_skipped:
+        _err(f"note: no ecosystem.html: {rep.map_skipped}")
     data = {
         "out": str(rep.out_dir), "entities": rep.entities, "by_type": rep.by_type,
         "relations": rep.relations, "attribute_facts": rep.facts, "sources": rep.sources,
         "triples": rep.triples, "seconds": round(rep.seconds, 3), "files": rep.files,
-        "data_date": rep.data_date,
+        "data_date": rep.data_date, "map_skipped": rep.map_skipped,
     }
 
     def human(d: dict[str, Any]) -> str:

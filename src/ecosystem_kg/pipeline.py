@@ -50,6 +50,18 @@ class BuildReport:
     seconds: float
     files: dict[str, int]  # output name -> bytes
     data_date: str | None
+    map_skipped: str | None = None  # why no ecosystem.html was written, when html was asked
+
+
+MAP_LIMIT = 20_000  # entity files; past this a whole-graph page is too big for a browser
+
+
+def map_limit() -> int:
+    """Most entity files for which ``ekg build`` writes the whole-graph map (EKG_MAP_LIMIT)."""
+    try:
+        return int(os.environ.get("EKG_MAP_LIMIT", MAP_LIMIT))
+    except ValueError:
+        return MAP_LIMIT
 
 
 def load_graph(graph_dir: Path, ontology_dir: Path | None = None, *,
@@ -156,7 +168,7 @@ def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
     gc_was_on = gc.isenabled()
     gc.disable()  # millions of small objects, no cycles worth collecting: the collector would
     try:          # walk them again and again
-        compiled, summ = _build(graph_dir, out_dir, ontology_dir, html, before_swap)
+        compiled, summ, skipped = _build(graph_dir, out_dir, ontology_dir, html, before_swap)
     finally:
         from .names import PINYIN_KEYS
 
@@ -172,11 +184,13 @@ def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
                        triples=compiled.n_triples,
                        sources=int(summ["sources"]),  # type: ignore[call-overload]
                        seconds=time.perf_counter() - t0, files=files,
-                       data_date=summ["data_date"])  # type: ignore[arg-type]
+                       data_date=summ["data_date"],  # type: ignore[arg-type]
+                       map_skipped=skipped)
 
 
 def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool,
-           before_swap: Callable[[Path], None] | None) -> tuple[Compiled, dict[str, object]]:
+           before_swap: Callable[[Path], None] | None
+           ) -> tuple[Compiled, dict[str, object], str | None]:
     from . import incremental
     from .index import INDEX_NAME, write_index
 
@@ -185,6 +199,12 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
                          "YAML entity files)")
     onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir))
     paths, problems = iter_entity_files(graph_dir)
+    skipped = None
+    if html and len(paths) > map_limit():
+        html = False
+        skipped = (f"{len(paths):,} entity files are more than the {map_limit():,} a whole-graph "
+                   "map can show in a browser; `ekg render ENTITY` (or --type/--rel) writes a "
+                   "focused map, and EKG_MAP_LIMIT raises the limit")
     with _OutputLock(out_dir) as lock:
         tmp = lock.fresh_dir("tmp")
         html_job: _HtmlJob | None = None
@@ -256,7 +276,7 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
                 st.index.abandon()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    return compiled, summ
+    return compiled, summ, skipped
 
 
 def _remember_pinyin(keys: dict[str, str]) -> None:
