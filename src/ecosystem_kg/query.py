@@ -211,7 +211,7 @@ class Index:
                     "SELECT key, id FROM name WHERE instr(key, ?) > 0", (qq,)):
                 if key != qq and not key.startswith(qq):
                     bump(eid, 40.0 + 20.0 * len(qq) / len(key))
-        if len(scores) < limit and len(q) >= 2:
+        if not scores and len(q) >= 2:  # typos: only when nothing else matched
             from difflib import SequenceMatcher, get_close_matches
 
             keys: dict[str, list[str]] = {}
@@ -279,15 +279,18 @@ class Index:
                   as_of: str | None) -> list[tuple[str, str, str, str]]:
         """(from, rel, to, direction) for every edge touching the frontier."""
         out: list[tuple[str, str, str, str]] = []
+        sql = 'SELECT src, rel, dst, date, start, "end" FROM edge WHERE '
         for i in range(0, len(frontier), 400):
             chunk = frontier[i:i + 400]
             q = ",".join("?" * len(chunk))
             if direction in ("out", "both"):
-                for _, src, rel, dst, date, start, end, _ in self._edges(f"src IN ({q})", chunk):
+                for src, rel, dst, date, start, end in self.con.execute(
+                        f"{sql} src IN ({q})", chunk):
                     if (rels is None or rel in rels) and in_force(as_of, date, start, end):
                         out.append((src, rel, dst, "out"))
             if direction in ("in", "both"):
-                for _, src, rel, dst, date, start, end, _ in self._edges(f"dst IN ({q})", chunk):
+                for src, rel, dst, date, start, end in self.con.execute(
+                        f"{sql} dst IN ({q})", chunk):
                     if (rels is None or rel in rels) and in_force(as_of, date, start, end):
                         out.append((dst, rel, src, "in"))
         return out
@@ -334,6 +337,15 @@ class Index:
         src, dst = self.resolve(a), self.resolve(b)
         if src == dst:
             return {"found": True, "hops": 0, "steps": [], "paths": [[]] if all_paths else None}
+        if not all_paths:
+            steps = self._shortest(src, dst, max_hops, as_of)
+            if steps is None:
+                return {"found": False, "hops": None, "steps": []}
+            ids = {s["from"] for s in steps} | {s["to"] for s in steps}
+            names = self.names_of(ids)
+            return {"found": True, "hops": len(steps), "steps": steps,
+                    "nodes": {i: {"type": names[i][0], "name": _name(names[i][1], names[i][2])}
+                              for i in sorted(ids) if i in names}}
         preds: dict[str, list[tuple[str, str, str]]] = {src: []}  # node -> (prev, rel, dir)
         frontier = [src]
         depth = 0
@@ -373,6 +385,49 @@ class Index:
         if all_paths:
             result["paths"] = paths
         return result
+
+    def _shortest(self, src: str, dst: str, max_hops: int,
+                  as_of: str | None) -> list[dict[str, str]] | None:
+        """One shortest path, searching from both ends (the smaller frontier first), so hubs
+        near one end do not flood the search. Ties break on ids: the answer is deterministic."""
+        flip = {"out": "in", "in": "out"}
+        # node -> (distance, previous node, rel, direction of the step as walked from src)
+        fwd: dict[str, tuple[int, str, str, str]] = {src: (0, "", "", "")}
+        bwd: dict[str, tuple[int, str, str, str]] = {dst: (0, "", "", "")}
+        ffront, bfront = [src], [dst]
+        depth_f = depth_b = 0
+        while ffront and bfront and depth_f + depth_b < max_hops:
+            forward = len(ffront) <= len(bfront)
+            seen, front = (fwd, ffront) if forward else (bwd, bfront)
+            depth = (depth_f if forward else depth_b) + 1
+            layer: dict[str, tuple[int, str, str, str]] = {}
+            for frm, rel, to, d in sorted(set(self._adjacent(front, None, "both", as_of))):
+                if to not in seen and to not in layer:
+                    # forward: the step frm -> to; backward: the walk goes to -> frm
+                    layer[to] = (depth, frm, rel, d if forward else flip[d])
+            seen.update(layer)
+            if forward:
+                ffront, depth_f = sorted(layer), depth
+            else:
+                bfront, depth_b = sorted(layer), depth
+            other = bwd if forward else fwd
+            meets = [n for n in layer if n in other]
+            if meets:
+                meet = min(meets, key=lambda n: (fwd[n][0] + bwd[n][0], n))
+                steps: list[dict[str, str]] = []
+                node = meet
+                while node != src:
+                    _, prev, rel, d = fwd[node]
+                    steps.append({"from": prev, "rel": rel, "to": node, "direction": d})
+                    node = prev
+                steps.reverse()
+                node = meet
+                while node != dst:
+                    _, nxt, rel, d = bwd[node]
+                    steps.append({"from": node, "rel": rel, "to": nxt, "direction": d})
+                    node = nxt
+                return steps
+        return None
 
     def list_entities(self, type_: str, *, where: list[tuple[str, str]] | None = None
              ) -> list[dict[str, Any]]:

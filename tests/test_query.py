@@ -1,0 +1,81 @@
+"""Query algorithms against networkx on a synthetic graph with hubs."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def synth_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    import networkx as nx
+
+    from ecosystem_kg import build, compile_graph, open_index
+    from ecosystem_kg.compile import to_networkx
+    from ecosystem_kg.synth import synth
+
+    base = tmp_path_factory.mktemp("synth")
+    graph = base / "graph"
+    synth(400, graph, seed=7)
+    build(graph, base / "build", html=False)
+    g = to_networkx(compile_graph(graph))
+    return open_index(graph, base / "build"), nx.Graph(g)
+
+
+def test_shortest_paths_match_networkx(synth_index: tuple[Any, Any]) -> None:
+    import networkx as nx
+
+    ix, undirected = synth_index
+    nodes = sorted(undirected.nodes)
+    rng = random.Random(3)
+    checked = 0
+    for _ in range(60):
+        a, b = rng.sample(nodes, 2)
+        got = ix.path(a, b, max_hops=12)
+        try:
+            want = nx.shortest_path_length(undirected, a, b)
+        except nx.NetworkXNoPath:
+            assert got["found"] is False
+            continue
+        assert got["found"] and got["hops"] == want, (a, b)
+        walk = [a] + [s["to"] for s in got["steps"]]
+        assert walk[-1] == b
+        for s in got["steps"]:  # each step is a real edge, reported in its true direction
+            edge = (s["from"], s["to"]) if s["direction"] == "out" else (s["to"], s["from"])
+            rels = {r["rel"] for r in ix.show(edge[0])["relations"]
+                    if r["direction"] == "out" and r["id"] == edge[1]}
+            assert s["rel"] in rels
+        assert ix.path(a, b, max_hops=12) == got  # deterministic
+        all_paths = ix.path(a, b, max_hops=12, all_paths=True)
+        assert all_paths["hops"] == want
+        assert got["steps"] in all_paths["paths"] or len(all_paths["paths"]) == 100
+        checked += 1
+    assert checked > 30
+
+
+def test_max_hops_bounds_the_search(synth_index: tuple[Any, Any]) -> None:
+    import networkx as nx
+
+    ix, undirected = synth_index
+    lengths = dict(nx.all_pairs_shortest_path_length(undirected))
+    a = sorted(undirected.nodes)[0]
+    far = sorted(n for n, d in lengths[a].items() if d >= 3)
+    assert far
+    b = far[0]
+    d = lengths[a][b]
+    assert ix.path(a, b, max_hops=d)["hops"] == d
+    assert ix.path(a, b, max_hops=d - 1)["found"] is False
+
+
+def test_find_prefers_matches_and_falls_back_to_close_spellings(
+        synth_index: tuple[Any, Any]) -> None:
+    ix, undirected = synth_index
+    eid = sorted(n for n in undirected.nodes if "-" in n)[0]
+    hits = ix.find(eid)
+    assert hits[0]["id"] == eid and hits[0]["score"] == 100.0
+    typo = eid[:-1] + ("x" if eid[-1] != "x" else "y")
+    close = ix.find(typo)
+    assert close and all(h["score"] <= 40.0 for h in close)
+    assert eid in {h["id"] for h in close}
