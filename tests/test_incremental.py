@@ -196,3 +196,51 @@ def test_a_damaged_cache_is_not_used(graph: Path, tmp_path: Path,
     clean = tmp_path / "clean"
     build(graph, clean, html=False)
     assert outputs(out) == outputs(clean)
+
+
+class _Payload:
+    """Unpickling this runs a command: what a hostile build folder could carry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_poisoned_cache_never_runs_code(graph: Path, tmp_path: Path, parsed: list[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build folder copied from elsewhere may hold a crafted cache: it is read with the
+    cache's own classes only, so the payload is refused and the build parses every file."""
+    import pickle
+
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    marker = tmp_path / "ran"
+    cache = out / incremental.CACHE_DIR
+    # 1. the index file itself
+    index_file = cache / incremental.CACHE_FILE
+    good = index_file.read_bytes()
+    index_file.write_bytes(pickle.dumps(_Payload(marker)))
+    parsed.clear()
+    build(graph, out, html=False)
+    assert not marker.exists()
+    assert len(parsed) == len(list(graph.rglob("*.yaml")))  # no cache: a full build
+    # 2. one entity's blob, the index left valid (same size and time, so it is trusted)
+    entries = pickle.loads(index_file.read_bytes())["entries"]
+    assert good and entries
+    blobs = cache / incremental.BLOBS
+    _sha, (off, n), _spans = next(iter(entries.values()))
+    evil = pickle.dumps(_Payload(marker))
+    data = bytearray(blobs.read_bytes())
+    assert len(evil) <= n
+    data[off:off + len(evil)] = evil
+    stat = blobs.stat()
+    blobs.write_bytes(bytes(data))
+    os.utime(blobs, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    build(graph, out, html=False)
+    assert not marker.exists()
+    clean = tmp_path / "clean"
+    build(graph, clean, html=False)
+    assert outputs(out) == outputs(clean)

@@ -16,6 +16,7 @@ working directory or version of ekg, or whose outputs were changed since, is ign
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 from collections.abc import Iterator
@@ -163,7 +164,7 @@ def read_cache(out_dir: Path, header: dict[str, str]) -> tuple[dict[str, Entry],
     path = out_dir / CACHE_DIR / CACHE_FILE
     try:
         with open(path, "rb") as f:
-            data = pickle.load(f)
+            data = _CacheUnpickler(f).load()
         if data["header"] != header or set(data["stamps"]) != {*STREAMED, _BLOBS_PATH}:
             return {}, 0
         for name, stamp in data["stamps"].items():
@@ -190,6 +191,29 @@ def write_cache(folder: Path, header: dict[str, str], entries: dict[str, Entry],
 def _stamp(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_size, st.st_mtime_ns
+
+
+# What the cache may hold. The output folder may come from elsewhere (a copied or downloaded
+# build): its cache is read with these classes only, so it can never run code.
+_CACHE_CLASSES = {("ecosystem_kg.load", n) for n in ("Entity", "Fact", "Relation", "Quantity")} | {
+    ("ecosystem_kg.errors", "SourceLocation"), ("ecosystem_kg.errors", "Problem"),
+    ("builtins", "tuple")}
+
+
+def _tuple_new_only(obj: object, name: str) -> object:
+    """``getattr`` as a cache may use it: only for ``tuple.__new__`` (SourceLocation)."""
+    if obj is tuple and name == "__new__":
+        return tuple.__new__
+    raise pickle.UnpicklingError(f"getattr({obj!r}, {name!r}) is not allowed in the cache")
+
+
+class _CacheUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _CACHE_CLASSES:
+            return super().find_class(module, name)
+        if (module, name) == ("builtins", "getattr"):
+            return _tuple_new_only
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the build cache")
 
 
 class CacheUnusable(Exception):
@@ -367,7 +391,8 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
                 bspan = writers[5].add(blob)
                 spans = None
             try:
-                ent, problems, rows, count = pickle.loads(blob)
+                ent, problems, rows, count = (pickle.loads(blob) if hit is None
+                                              else _CacheUnpickler(io.BytesIO(blob)).load())
             except Exception as exc:
                 if hit is None:
                     raise
