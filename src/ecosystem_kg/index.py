@@ -132,14 +132,7 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str],
         rows_meta["format"] = FORMAT_VERSION
         rows_meta["ontology"] = onto.fingerprint
         con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(rows_meta.items()))
-        con.executemany(
-            "INSERT INTO class VALUES (?, ?, ?, ?, ?, ?)",
-            [(c.name, json.dumps(c.ancestors), c.label_en, c.label_zh, *onto.style_of(c.name))
-             for c in sorted(onto.classes.values(), key=lambda c: c.name)])
-        con.executemany(
-            "INSERT INTO relation VALUES (?, ?, ?, ?)",
-            [(r.name, r.label_en, r.label_zh, int(r.symmetric))
-             for r in sorted(onto.relations.values(), key=lambda r: r.name)])
+        _ontology_rows(con, onto)
         ents: list[tuple[Any, ...]] = []
         sources: list[tuple[Any, ...]] = []
         names: list[tuple[str, str, str, str]] = []
@@ -164,6 +157,18 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str],
         con.close()
 
 
+def _ontology_rows(con: sqlite3.Connection, onto: Ontology) -> None:
+    """The classes and relations the queries look up (labels, ancestors, styles)."""
+    con.executemany(
+        "INSERT INTO class VALUES (?, ?, ?, ?, ?, ?)",
+        [(c.name, json.dumps(c.ancestors), c.label_en, c.label_zh, *onto.style_of(c.name))
+         for c in sorted(onto.classes.values(), key=lambda c: c.name)])
+    con.executemany(
+        "INSERT INTO relation VALUES (?, ?, ?, ?)",
+        [(r.name, r.label_en, r.label_zh, int(r.symmetric))
+         for r in sorted(onto.relations.values(), key=lambda r: r.name)])
+
+
 class IndexWriter:
     """Writes the index while the entities stream by in id order, holding nothing but the
     current batch; names and edges wait in temporary tables and are copied in sorted order at
@@ -180,14 +185,7 @@ class IndexWriter:
         con.execute("CREATE TEMP TABLE name_in(key TEXT, id TEXT, kind TEXT, text TEXT)")
         con.execute('CREATE TEMP TABLE edge_in(stmt TEXT, src TEXT, rel TEXT, dst TEXT, '
                     'date TEXT, start TEXT, "end" TEXT, doc TEXT)')
-        con.executemany(
-            "INSERT INTO class VALUES (?, ?, ?, ?, ?, ?)",
-            [(c.name, json.dumps(c.ancestors), c.label_en, c.label_zh, *onto.style_of(c.name))
-             for c in sorted(onto.classes.values(), key=lambda c: c.name)])
-        con.executemany(
-            "INSERT INTO relation VALUES (?, ?, ?, ?)",
-            [(r.name, r.label_en, r.label_zh, int(r.symmetric))
-             for r in sorted(onto.relations.values(), key=lambda r: r.name)])
+        _ontology_rows(con, onto)
         self.onto = onto
         self.ents: list[tuple[Any, ...]] = []
         self.sources: list[tuple[Any, ...]] = []

@@ -38,23 +38,9 @@ def validate(entities: list[Entity], onto: Ontology, rel_paths: dict[str, str] |
     used to check that an entity sits in its type's folder.
     """
     problems: list[Problem] = []
-    add = problems.append
-    by_id: dict[str, Entity] = {}
     for ent in entities:
-        first = by_id.get(ent.id)
-        if first is not None:
-            add(Problem(ent.loc("id"), f"duplicate id {ent.id!r}; also defined at "
-                        f"{first.loc('id')} (ids must be unique)", "duplicate-id"))
-            add(Problem(first.loc("id"), f"duplicate id {ent.id!r}; also defined at "
-                        f"{ent.loc('id')} (ids must be unique)", "duplicate-id"))
-            continue
-        by_id[ent.id] = ent
-    sources = {e.id for e in entities if e.is_source}
-
-    for ent in entities:
-        _check_entity(ent, onto, rel_paths, add)
-        _check_links(ent, onto, by_id, sources, add)
-    _check_cycles(entities, by_id, add)
+        _check_entity(ent, onto, rel_paths, problems.append)
+    problems.extend(validate_links(entities, onto))
     return sorted(set(problems))
 
 
