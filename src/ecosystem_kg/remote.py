@@ -26,10 +26,37 @@ STORE_MARKER = ".ekg-oxigraph"
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
 
 
-def _check_url(url: str, what: str) -> None:
+def check_url(url: str, what: str, example: str) -> None:
     if not re.match(r"^https?://[^/?#\s]+", url, re.I):
-        raise RemoteError(f"{url!r}: the {what} must be an http(s) URL, "
-                          "e.g. http://localhost:7878/store")
+        raise RemoteError(f"{url!r}: the {what} must be an http(s) URL, e.g. {example}")
+
+
+def send(url: str, data: Any, headers: dict[str, str], method: str, timeout: float, *,
+         hint_on: tuple[int, ...] = (), hint: str = "") -> tuple[int, bytes]:
+    """One HTTP request; (status, body). Every failure is a one-line RemoteError naming the
+    URL: an HTTP error with the start of its body (plus ``hint`` for the ``hint_on`` codes),
+    no connection, or no answer within ``timeout`` seconds."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        detail = " ".join(exc.read().decode("utf-8", "replace").split())[:200]
+        raise RemoteError(f"{url}: HTTP {exc.code} {exc.reason}"
+                          + (f": {detail}" if detail else "")
+                          + (hint if exc.code in hint_on else "")) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise RemoteError(f"{url}: no answer within {timeout:g} s") from None
+        raise RemoteError(f"{url}: cannot connect: {exc.reason}") from None
+    except TimeoutError:
+        raise RemoteError(f"{url}: no answer within {timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise RemoteError(f"{url}: the connection failed: {exc}") from None
 
 
 def store_target(store_url: str, graph_iri: str | None = None) -> str:
@@ -61,11 +88,7 @@ def push(nt_path: Path, store_url: str, graph_iri: str | None = None,
 
     Raises RemoteError when the store cannot be reached, says no, or does not answer in time.
     """
-    import http.client
-    import urllib.error
-    import urllib.request
-
-    _check_url(store_url, "graph store")
+    check_url(store_url, "graph store", "http://localhost:7878/store")
     if graph_iri is not None and not _IRI.match(graph_iri):
         raise RemoteError(f"{graph_iri!r}: the graph IRI must be an absolute IRI, "
                           "e.g. https://example.org/graph/ecosystem")
@@ -73,32 +96,15 @@ def push(nt_path: Path, store_url: str, graph_iri: str | None = None,
         raise QueryError(f"{nt_path}: missing; run `ekg build` first")
     triples, size = count_triples(nt_path)
     target = store_target(store_url, graph_iri)
+    hint = ""
+    if re.search(r"/(query|sparql|update)/?$", store_url):
+        hint = (" (is this the query endpoint? push needs the graph store URL, "
+                "e.g. http://host:7878/store or http://host:3030/ds/data)")
     t0 = time.perf_counter()
     with nt_path.open("rb") as body:
-        req = urllib.request.Request(
-            target, data=body, method="PUT",
-            headers={"Content-Type": "application/n-triples", "Content-Length": str(size)})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                status = int(resp.status)
-                resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = " ".join(exc.read().decode("utf-8", "replace").split())[:200]
-            hint = ""
-            if exc.code in (400, 404, 405) and re.search(r"/(query|sparql|update)/?$",
-                                                          store_url):
-                hint = " (is this the query endpoint? push needs the graph store URL, " \
-                       "e.g. http://host:7878/store or http://host:3030/ds/data)"
-            raise RemoteError(f"{target}: HTTP {exc.code} {exc.reason}"
-                              + (f": {detail}" if detail else "") + hint) from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise RemoteError(f"{target}: no answer within {timeout:g} s") from None
-            raise RemoteError(f"{target}: cannot connect: {exc.reason}") from None
-        except TimeoutError:
-            raise RemoteError(f"{target}: no answer within {timeout:g} s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise RemoteError(f"{target}: the connection failed: {exc}") from None
+        status, _ = send(target, body, {"Content-Type": "application/n-triples",
+                                        "Content-Length": str(size)}, "PUT", timeout,
+                         hint_on=(400, 404, 405), hint=hint)
     seconds = time.perf_counter() - t0
     return {"store": store_url, "graph": graph_iri, "target": target, "triples": triples,
             "bytes": size, "seconds": round(seconds, 3), "status": status}

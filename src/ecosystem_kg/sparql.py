@@ -246,28 +246,17 @@ def _csv_safe(value: str) -> str:
 
 
 def _remote(text: str, form: str, endpoint: str, fmt: str, timeout: float) -> str:
-    import urllib.error
     import urllib.parse
-    import urllib.request
 
-    if not re.match(r"^https?://", endpoint):
-        raise RemoteError(f"{endpoint!r}: the endpoint must be an http(s) URL")
+    from .remote import check_url, send
+
+    check_url(endpoint, "endpoint", "http://localhost:7878/query")
     accept = ("application/n-triples" if form in ("CONSTRUCT", "DESCRIBE")
               else "application/sparql-results+json")
-    req = urllib.request.Request(
-        endpoint, data=urllib.parse.urlencode({"query": text}).encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": accept},
-        method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            body: str = resp.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace").strip()[:300]
-        raise RemoteError(f"{endpoint}: HTTP {exc.code} {exc.reason}: {detail}") from None
-    except urllib.error.URLError as exc:
-        raise RemoteError(f"{endpoint}: cannot connect: {exc.reason}") from None
-    except TimeoutError:
-        raise RemoteError(f"{endpoint}: no answer within {timeout:g} s") from None
+    _, raw = send(endpoint, urllib.parse.urlencode({"query": text}).encode(),
+                  {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept},
+                  "POST", timeout)
+    body = raw.decode("utf-8", "replace")
     if form in ("CONSTRUCT", "DESCRIBE"):
         return body
     try:
