@@ -4,7 +4,7 @@ Each command runs in a fresh process, several times; the median is reported. The
 measured in the same run and venv:
 
 * ``python -c "import typer"``
-* a minimal typer app with one command (typer imports pydantic when a command runs)
+* a minimal typer app with one command
 
 Usage::
 
@@ -76,6 +76,9 @@ def bench_graph(label: str, graph: Path, out: Path, runs: int, base: dict[str, f
 
 
 def main() -> None:
+    # Cold runs are new processes with the bytecode cache an installed package has: a
+    # PYTHONDONTWRITEBYTECODE left in the environment would recompile ekg at every start.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000],
                     help="synthetic graph sizes (entities) besides the shipped graph")

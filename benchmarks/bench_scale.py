@@ -230,6 +230,9 @@ def table(rows: list[Row], markdown: bool) -> str:
 
 
 def main() -> None:
+    # Cold runs are new processes with the bytecode cache an installed package has: a
+    # PYTHONDONTWRITEBYTECODE left in the environment would recompile ekg at every start.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,10000,100000",
                     help="comma-separated entity counts (default 1000,10000,100000)")

@@ -79,3 +79,27 @@ def test_find_prefers_matches_and_falls_back_to_close_spellings(
     close = ix.find(typo)
     assert close and all(h["score"] <= 40.0 for h in close)
     assert eid in {h["id"] for h in close}
+
+
+@pytest.mark.parametrize("files", [50, 2100])  # below and above the threaded stat
+def test_newest_mtime_sees_every_file(tmp_path: Any, files: int) -> None:
+    import os
+
+    from ecosystem_kg.query import newest_mtime
+
+    sub = tmp_path / "g" / "companies"
+    sub.mkdir(parents=True)
+    paths = [sub / f"e{i:05d}.yaml" for i in range(files)]
+    for p in paths:
+        p.write_text("id: x\n")
+        os.utime(p, (1_000_000, 1_000_000))
+    hidden = tmp_path / "g" / ".cache"
+    hidden.write_text("")
+    os.utime(hidden, (9_000_000, 9_000_000))  # hidden files do not count
+    os.utime(sub, (1_000_000, 1_000_000))
+    os.utime(tmp_path / "g", (1_000_000, 1_000_000))
+    assert newest_mtime(tmp_path / "g") == 1_000_000
+    for k in (files - 1, files // 2, 0):  # in either thread's half
+        os.utime(paths[k], (2_000_000 + k, 2_000_000 + k))
+        assert newest_mtime(tmp_path / "g") == 2_000_000 + k
+        os.utime(paths[k], (1_000_000, 1_000_000))
