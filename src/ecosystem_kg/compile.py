@@ -242,6 +242,8 @@ _ESC_RE = re.compile(r'[\\"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 
 
 def _esc(text: str) -> str:
+    if _ESC_RE.search(text) is None:  # most text needs no escape
+        return text
     return _ESC_RE.sub(lambda m: _ESC.get(m.group(), f"\\u{ord(m.group()):04X}"), text)
 
 
@@ -249,15 +251,18 @@ def _iri_nt(x: str) -> str:
     return "<" + x + ">"
 
 
+_XSD_STRING = XSD + "string"
+
+
 def _term_nt(term: Term) -> str:
     if term[0] == "i":
-        return _iri_nt(term[1])
+        return "<" + term[1] + ">"
     _, text, lang, dtype = term
     q = '"' + _esc(text) + '"'
     if lang:
         return q + "@" + lang
-    if dtype and dtype != XSD + "string":
-        return q + "^^" + _iri_nt(dtype)
+    if dtype and dtype != _XSD_STRING:
+        return q + "^^<" + dtype + ">"
     return q
 
 
@@ -287,13 +292,28 @@ def _term_ttl(term: Term) -> str:
     q = '"' + _esc(text) + '"'
     if lang:
         return q + "@" + lang
-    if dtype and dtype != XSD + "string":
+    if dtype and dtype != _XSD_STRING:
         return q + "^^" + _qname(dtype)
     return q
 
 
-def _by_subject(triples: Iterable[Triple]) -> dict[str, dict[str, list[Term]]]:
-    """Triples grouped by subject then predicate, subjects in first-seen order."""
+@lru_cache(maxsize=4096)
+def _pred_key(p: str) -> tuple[bool, str]:
+    """Turtle's predicate order: ``a`` first, then by prefixed name."""
+    return p != RDF + "type", _qname(p)
+
+
+@lru_cache(maxsize=4096)
+def _pred_ttl(p: str) -> str:
+    return "    " + ("a" if p == RDF + "type" else _qname(p)) + " "
+
+
+Groups = dict[str, dict[str, list[Term]]]
+
+
+def by_subject(triples: Iterable[Triple]) -> Groups:
+    """Triples grouped by subject then predicate, subjects in first-seen order (what
+    :func:`turtle_body` and :func:`jsonld_nodes` take instead of triples, to group once)."""
     groups: dict[str, dict[str, list[Term]]] = {}
     for s, p, o in triples:
         preds = groups.get(s)
@@ -315,17 +335,19 @@ def to_turtle(triples: Iterable[Triple]) -> str:
     return TURTLE_HEAD + turtle_body(triples)
 
 
-def turtle_body(triples: Iterable[Triple]) -> str:
+def turtle_body(triples: Iterable[Triple] | Groups) -> str:
     """The subject blocks of :func:`to_turtle`, without the prefixes."""
     out: list[str] = []
-    rdf_type = RDF + "type"
-    for s, preds in _by_subject(triples).items():
-        keys = sorted(preds, key=lambda p: (p != rdf_type, _qname(p)))
+    term = _term_ttl
+    groups = triples if isinstance(triples, dict) else by_subject(triples)
+    for s, preds in groups.items():
         parts = []
-        for p in keys:
-            pname = "a" if p == rdf_type else _qname(p)
-            objs = sorted({_term_ttl(o) for o in preds[p]})
-            parts.append(f"    {pname} " + " ,\n        ".join(objs))
+        for p in sorted(preds, key=_pred_key):
+            objs = preds[p]
+            if len(objs) == 1:
+                parts.append(_pred_ttl(p) + term(objs[0]))
+            else:
+                parts.append(_pred_ttl(p) + " ,\n        ".join(sorted({term(o) for o in objs})))
         out.append(_qname(s) + "\n" + " ;\n".join(parts) + " .\n\n")
     return "".join(out)
 
@@ -359,23 +381,55 @@ def jsonld_head() -> str:
     return _dumps({"@context": context})[:-1] + ',\n"@graph":[\n'
 
 
-def jsonld_nodes(triples: Iterable[Triple]) -> list[str]:
-    """The node objects of :func:`to_jsonld`, one JSON text per subject."""
+def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
+    """The node objects of :func:`to_jsonld`, one JSON text per subject.
+
+    Written directly as text: the same bytes as ``json.dumps(node, ensure_ascii=False,
+    sort_keys=True, separators=(",", ":"))`` of the node dict (keys sorted, values sorted by
+    id, value, language and type), without building the dicts."""
     rdf_type = RDF + "type"
-    dumps = _dumps
+    enc = _enc_str
     lines = []
-    for s, preds in _by_subject(triples).items():
-        node: dict[str, Any] = {"@id": _compact(s)}
+    groups = triples if isinstance(triples, dict) else by_subject(triples)
+    for s, preds in groups.items():
+        members = [('"@id"', enc(_compact(s)))]
         for p, objs in preds.items():
             if p == rdf_type:
-                node["@type"] = sorted(_compact(o[1]) for o in objs if o[0] == "i")
+                types = sorted(_compact(o[1]) for o in objs if o[0] == "i")
+                members.append(('"@type"', "[" + ",".join(map(enc, types)) + "]"))
                 continue
-            vals = [_jsonld_value(o) for o in objs]
-            vals.sort(key=lambda v: (v.get("@id", ""), v.get("@value", ""),
-                                     v.get("@language", ""), v.get("@type", "")))
-            node[_compact(p)] = vals
-        lines.append(dumps(node))
+            if len(objs) == 1:
+                vals = _jsonld_text(objs[0])
+            else:
+                vals = ",".join(v for _, v in sorted(_jsonld_keyed(o) for o in objs))
+            members.append((enc(_compact(p)), "[" + vals + "]"))
+        members.sort()
+        lines.append("{" + ",".join(k + ":" + v for k, v in members) + "}")
     return lines
+
+
+_enc_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for str
+
+
+def _jsonld_keyed(o: Term) -> tuple[tuple[str, str, str, str], str]:
+    if o[0] == "i":
+        cid = _compact(o[1])
+        return (cid, "", "", ""), '{"@id":' + _enc_str(cid) + "}"
+    if o[2]:
+        return ("", o[1], o[2], ""), _jsonld_text(o)
+    dtype = _compact(o[3]) if o[3] and o[3] != _XSD_STRING else ""
+    return ("", o[1], "", dtype), _jsonld_text(o)
+
+
+def _jsonld_text(o: Term) -> str:
+    enc = _enc_str
+    if o[0] == "i":
+        return '{"@id":' + enc(_compact(o[1])) + "}"
+    if o[2]:
+        return '{"@language":' + enc(o[2]) + ',"@value":' + enc(o[1]) + "}"
+    if o[3] and o[3] != _XSD_STRING:
+        return '{"@type":' + enc(_compact(o[3])) + ',"@value":' + enc(o[1]) + "}"
+    return '{"@value":' + enc(o[1]) + "}"
 
 
 @lru_cache(maxsize=65536)

@@ -32,6 +32,7 @@ from .compile import (
     JSONLD_SEP,
     JSONLD_TAIL,
     TURTLE_HEAD,
+    by_subject,
     entity_chunk,
     graphml_edges,
     graphml_node,
@@ -92,8 +93,9 @@ def process_file(path: Path, shown: str, onto: Ontology, graph_dir: Path) -> Res
     if ent is not None and not problems:
         try:
             chunk = entity_chunk(ent, onto)
-            texts = (to_ntriples(chunk).encode(), turtle_body(chunk).encode(),
-                     JSONLD_SEP.join(jsonld_nodes(chunk)).encode(),
+            groups = by_subject(chunk)
+            texts = (to_ntriples(chunk).encode(), turtle_body(groups).encode(),
+                     JSONLD_SEP.join(jsonld_nodes(groups)).encode(),
                      graphml_node(ent).encode(), graphml_edges(ent).encode())
             rows = entity_rows(ent, onto, graph_dir)
             count = len(chunk)
