@@ -43,7 +43,7 @@ from .compile import (
 )
 from .errors import Problem
 from .index import INDEX_NAME, IndexRows, IndexWriter, entity_rows
-from .load import Entity, display_path, parse_entity, read_entity_file
+from .load import Entity, display_paths, parse_entity, read_entity_file
 from .ontology import Ontology
 from .validate import validate_alone
 
@@ -78,15 +78,16 @@ def worker_count() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def process_file(path: Path, shown: str, onto: Ontology, graph_dir: Path) -> Result:
-    """Everything about one file that does not depend on the other files."""
+def process_file(path: Path, shown: str, onto: Ontology, rel: str) -> Result:
+    """Everything about one file that does not depend on the other files (``rel``: its path
+    inside the graph folder)."""
     raw, problems = read_entity_file(path, shown)
     if raw is None:
         return "", pickle.dumps((None, problems, None, 0), PROTOCOL), None
     sha = hashlib.sha1(raw).hexdigest()
     ent, problems = parse_entity(raw, shown, path.stem)
     if ent is not None:
-        problems.extend(validate_alone(ent, onto, path.relative_to(graph_dir).as_posix()))
+        problems.extend(validate_alone(ent, onto, rel))
     texts: Texts | None = None
     rows: IndexRows | None = None
     count = 0
@@ -97,7 +98,7 @@ def process_file(path: Path, shown: str, onto: Ontology, graph_dir: Path) -> Res
             texts = (to_ntriples(chunk).encode(), turtle_body(groups).encode(),
                      JSONLD_SEP.join(jsonld_nodes(groups)).encode(),
                      graphml_node(ent).encode(), graphml_edges(ent).encode())
-            rows = entity_rows(ent, onto, graph_dir)
+            rows = entity_rows(ent, onto, rel=rel)
             count = len(chunk)
         except Exception:  # noqa: BLE001 - compiled again after validation, which reports it
             texts, rows = None, None
@@ -107,8 +108,8 @@ def process_file(path: Path, shown: str, onto: Ontology, graph_dir: Path) -> Res
 _SHARED: dict[str, Any] = {}  # what forked workers inherit
 
 
-def _work(task: tuple[str, str]) -> Result:
-    return process_file(Path(task[0]), task[1], _SHARED["onto"], _SHARED["graph_dir"])
+def _work(task: tuple[str, str, str]) -> Result:
+    return process_file(Path(task[0]), task[1], _SHARED["onto"], task[2])
 
 
 def _parse_only(task: tuple[str, str]) -> bytes:
@@ -319,17 +320,20 @@ class _Writer:
 
 
 def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Path,
-                 tmp: Path, *, workers: int | None = None, use_cache: bool = True
-                 ) -> Streamed:
+                 tmp: Path, *, workers: int | None = None, use_cache: bool = True,
+                 rels: list[str] | None = None) -> Streamed:
     """Load every file (cached, or parsed in parallel), check what each file decides alone
     (:func:`~ecosystem_kg.validate.validate_alone`) and write the RDF and GraphML outputs into
     ``tmp`` in id order. The checks across files come after; on problems ``tmp`` is thrown
     away."""
     st = Streamed()
-    shown = [display_path(p, graph_dir) for p in paths]
+    if rels is None:
+        rels = [p.relative_to(graph_dir).as_posix() for p in paths]
+    shown = display_paths(graph_dir, rels)
     # id order, assuming each id is its file's name (validation checks that; if an id is not,
     # the build notices below and compiles the usual way)
-    order = sorted(range(len(paths)), key=lambda i: (paths[i].stem, paths[i].as_posix()))
+    stems = [os.path.splitext(r.rpartition("/")[2])[0] for r in rels]
+    order = sorted(range(len(paths)), key=lambda i: (stems[i], rels[i]))
     header = _header(onto, graph_dir)
     old, old_edges_at = (read_cache(out_dir, header) if use_cache and out_dir.is_dir()
                          else ({}, 0))
@@ -353,13 +357,14 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
         if workers > 1 and len(todo) >= parallel_min():
             import multiprocessing
 
-            _SHARED.update(onto=onto, graph_dir=graph_dir)
+            _SHARED.update(onto=onto)
             pool = stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
-            results = pool.imap(_work, [(str(paths[i]), shown[i]) for i in todo], chunk)
+            results = pool.imap(_work, [(str(paths[i]), shown[i], rels[i]) for i in todo],
+                                chunk)
         else:
-            results = (process_file(paths[i], shown[i], onto, graph_dir) for i in todo)
+            results = (process_file(paths[i], shown[i], onto, rels[i]) for i in todo)
         srcs = [-1, -1, -1, -1, -1]
         old_blobs = -1
         if hits:
@@ -403,7 +408,7 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
             new_spans = None
             if ent is not None:
                 entities[i] = ent
-                st.rel_paths[shown[i]] = paths[i].relative_to(graph_dir).as_posix()
+                st.rel_paths[shown[i]] = rels[i]
                 if (st.complete and rows is not None and ent.id > prev
                         and (texts is not None or spans is not None)):
                     prev = ent.id

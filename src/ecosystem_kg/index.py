@@ -61,7 +61,8 @@ def name_rows(eid: str, zh: str, en: str, aliases: list[str]) -> list[tuple[str,
     return sorted(rows)
 
 
-def entity_doc(e: Any, onto: Ontology, graph_dir: Path | None = None) -> dict[str, Any]:
+def entity_doc(e: Any, onto: Ontology, graph_dir: Path | None = None, rel: str | None = None
+               ) -> dict[str, Any]:
     attrs = []
     for f in e.facts:
         item: dict[str, Any] = {"attribute": f.prop, "value": f.value}
@@ -78,7 +79,7 @@ def entity_doc(e: Any, onto: Ontology, graph_dir: Path | None = None) -> dict[st
         "sources": list(e.sources),
         "note": e.note,
         "attributes": attrs,
-        "file": graph_relative(e.path, graph_dir),
+        "file": rel if rel is not None else graph_relative(e.path, graph_dir),
     }
 
 
@@ -94,9 +95,10 @@ def graph_relative(file: str, graph_dir: Path | None) -> str:
 IndexRows = tuple[tuple[Any, ...], list[tuple[str, str, str, str]] | None, list[tuple[Any, ...]]]
 
 
-def entity_rows(e: Any, onto: Ontology, graph_dir: Path | None = None) -> IndexRows:
+def entity_rows(e: Any, onto: Ontology, graph_dir: Path | None = None, *,
+                rel: str | None = None) -> IndexRows:
     """One entity's index rows: (entity row, name rows, edge rows); a source gives
-    (source row, None, [])."""
+    (source row, None, []). ``rel``: the file's path inside the graph folder, when known."""
     if e.is_source:
         doc = {"id": e.id, **e.extra}
         return (e.id, json.dumps(doc, ensure_ascii=False, sort_keys=True)), None, []
@@ -113,7 +115,7 @@ def entity_rows(e: Any, onto: Ontology, graph_dir: Path | None = None) -> IndexR
         edges.append((stmt, e.id, r.rel, r.target, r.date, r.start, r.end,
                       json.dumps(doc2, ensure_ascii=False, sort_keys=True)))
     row = (e.id, e.type, e.name_zh, e.name_en,
-           json.dumps(entity_doc(e, onto, graph_dir), ensure_ascii=False, sort_keys=True))
+           json.dumps(entity_doc(e, onto, graph_dir, rel), ensure_ascii=False, sort_keys=True))
     return row, name_rows(e.id, e.name_zh, e.name_en, e.aliases), edges
 
 

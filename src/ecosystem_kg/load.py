@@ -115,28 +115,63 @@ def display_path(path: Path, root: Path) -> str:
 
 def iter_entity_files(graph_dir: Path) -> tuple[list[Path], list[Problem]]:
     """All ``*.yaml``/``*.yml`` files under the graph folder, sorted; plus problems with names."""
-    files: list[Path] = []
+    paths, _, problems = entity_files(graph_dir)
+    return paths, problems
+
+
+def entity_files(graph_dir: Path) -> tuple[list[Path], list[str], list[Problem]]:
+    """:func:`iter_entity_files`, with each file's path inside the graph folder
+    ("companies/metax.yaml"). Hidden files and folders are skipped, folder links are not
+    followed, and a file link must point inside the graph folder."""
+    found: list[tuple[str, Path]] = []
     problems: list[Problem] = []
     root = graph_dir.resolve()
-    for dirpath, dirnames, filenames in os.walk(graph_dir, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for fn in sorted(filenames):
-            if fn.startswith(".") or not fn.endswith((".yaml", ".yml")):
+    todo = [(os.fspath(graph_dir), "")]
+    while todo:
+        folder, rel = todo.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            p = Path(dirpath) / fn
-            if p.is_symlink():
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.is_symlink():
+                    todo.append((entry.path, rel + name + "/"))
+                continue
+            if not name.endswith((".yaml", ".yml")):
+                continue
+            p = Path(entry.path)
+            if entry.is_symlink():
                 target = p.resolve()
                 if not target.is_relative_to(root):
                     problems.append(Problem(SourceLocation(display_path(p, graph_dir)),
                                             f"symbolic link points outside the graph folder "
                                             f"({target}); copy the file in instead", "symlink"))
                     continue
-            files.append(p)
-        for d in list(dirnames):
-            if (Path(dirpath) / d).is_symlink():
-                dirnames.remove(d)
-    files.sort(key=lambda p: p.as_posix())
-    return files, problems
+            found.append((rel + name, p))
+    found.sort(key=lambda f: f[0])
+    return [p for _, p in found], [r for r, _ in found], problems
+
+
+def display_paths(graph_dir: Path, rels: list[str]) -> list[str]:
+    """:func:`display_path` of each file of :func:`entity_files`. When the graph folder is in
+    the current directory (the usual case), that is its path joined with the file's path
+    inside it, with no per-file work on the whole path."""
+    base, cwd = os.path.abspath(graph_dir), os.getcwd()
+    if base == cwd:
+        return [r.replace("/", os.sep) for r in rels]
+    if base.startswith(cwd.rstrip(os.sep) + os.sep):
+        head = base[len(cwd.rstrip(os.sep)) + 1:]
+        return [os.path.join(head, r.replace("/", os.sep)) for r in rels]
+    return [display_path(graph_dir / r, graph_dir) for r in rels]
 
 
 def load_file(path: Path, shown: str | None = None) -> tuple[Entity | None, list[Problem]]:

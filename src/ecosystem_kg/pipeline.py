@@ -21,7 +21,7 @@ from typing import Any
 
 from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntriples, to_turtle
 from .errors import BuildError, Problem, SourceLocation, ValidationFailed
-from .load import Entity, display_path, iter_entity_files
+from .load import Entity, display_paths, entity_files
 from .ontology import Ontology, load_ontology, resolve_ontology_dir
 from .validate import validate, validate_links
 
@@ -73,18 +73,18 @@ def load_graph(graph_dir: Path, ontology_dir: Path | None = None, *,
     from .incremental import parse_files
 
     onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir), cache_dir)
-    paths, problems = iter_entity_files(graph_dir)
+    paths, rels, problems = entity_files(graph_dir)
     entities: list[Entity] = []
     rel_paths: dict[str, str] = {}
-    shown = [display_path(p, graph_dir) for p in paths]
+    shown = display_paths(graph_dir, rels)
     gc_was_on = gc.isenabled()
     gc.disable()  # see build()
     try:
-        for p, name, (ent, probs) in zip(paths, shown, parse_files(paths, shown), strict=True):
+        for rel, name, (ent, probs) in zip(rels, shown, parse_files(paths, shown), strict=True):
             problems.extend(probs)
             if ent is not None:
                 entities.append(ent)
-                rel_paths[name] = p.relative_to(graph_dir).as_posix()
+                rel_paths[name] = rel
         if not paths and not problems:
             problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files (*.yaml) "
                                     "in the graph folder", "empty"))
@@ -157,18 +157,24 @@ def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True,
 
 
 def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
-          html: bool = True, before_swap: Callable[[Path], None] | None = None) -> BuildReport:
+          html: bool = True, before_swap: Callable[[Path], None] | None = None,
+          keep: list[Any] | None = None) -> BuildReport:
     """Validate, compile and write all outputs to ``out_dir`` atomically.
 
     Files unchanged since the previous build into ``out_dir`` are taken from its cache; the
     others are parsed on every core when there are many (see :mod:`ecosystem_kg.incremental`).
     The outputs are the same bytes either way.
+
+    ``keep``: a list the compiled graph is appended to, for a caller that exits right after and
+    would rather not spend time freeing it (the CLI: about 5% of a large build).
     """
     t0 = time.perf_counter()
     gc_was_on = gc.isenabled()
     gc.disable()  # millions of small objects, no cycles worth collecting: the collector would
     try:          # walk them again and again
         compiled, summ, skipped = _build(graph_dir, out_dir, ontology_dir, html, before_swap)
+        if keep is not None:
+            keep.append(compiled)
     finally:
         from .names import PINYIN_KEYS
 
@@ -198,7 +204,7 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
         raise BuildError(f"{graph_dir}: no such graph folder; pass --graph DIR (a folder of "
                          "YAML entity files)")
     onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir))
-    paths, problems = iter_entity_files(graph_dir)
+    paths, rels, problems = entity_files(graph_dir)
     skipped = None
     if html and len(paths) > map_limit():
         html = False
@@ -211,12 +217,12 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
         st: incremental.Streamed | None = None
         try:
             try:
-                st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp)
+                st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp, rels=rels)
             except incremental.CacheUnusable:  # damaged: start again without it
                 shutil.rmtree(tmp)
                 tmp.mkdir()
                 st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp,
-                                              use_cache=False)
+                                              use_cache=False, rels=rels)
             problems.extend(st.problems)
             if not paths and not problems:
                 problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files "
