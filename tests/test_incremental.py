@@ -244,3 +244,57 @@ def test_a_poisoned_cache_never_runs_code(graph: Path, tmp_path: Path, parsed: l
     clean = tmp_path / "clean"
     build(graph, clean, html=False)
     assert outputs(out) == outputs(clean)
+
+
+def test_the_map_layout_is_reused_while_nodes_and_links_stay(
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecosystem_kg import render
+
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")  # the map is drawn in this process
+    laid: list[int] = []
+    real = render._layout
+
+    def counting(n: int, edges: list[tuple[int, int]], **kw: int) -> list[tuple[float, float]]:
+        laid.append(n)
+        return real(n, edges, **kw)
+
+    monkeypatch.setattr(render, "_layout", counting)
+    out = tmp_path / "out"
+    build(graph, out)
+    assert laid == [N]
+    layout_file = out / incremental.CACHE_DIR / "layout.bin"
+    assert layout_file.is_file()
+
+    def clean_html() -> bytes:
+        clean = tmp_path / "clean"
+        shutil.rmtree(clean, ignore_errors=True)
+        build(graph, clean)
+        return (clean / "ecosystem.html").read_bytes()
+
+    edited = first(graph, "companies")  # a description: same nodes and links
+    edited.write_text(edited.read_text(encoding="utf-8").replace(
+        'en: "Synthetic ', 'en: "Edited synthetic ', 1), encoding="utf-8")
+    laid.clear()
+    build(graph, out)
+    assert laid == []
+    assert b"Edited synthetic" in (out / "ecosystem.html").read_bytes()
+    assert (out / "ecosystem.html").read_bytes() == clean_html()
+
+    text = edited.read_text(encoding="utf-8")  # a link removed: laid out again
+    lines = text.splitlines(keepends=True)
+    rel_lines = [i for i, line in enumerate(lines) if line.lstrip().startswith("- {rel:")]
+    assert rel_lines
+    del lines[rel_lines[-1]]
+    edited.write_text("".join(lines), encoding="utf-8")
+    laid.clear()
+    build(graph, out)
+    assert laid == [N]
+    assert (out / "ecosystem.html").read_bytes() == clean_html()
+
+    for junk in (b"", b"\x00" * 20 + b"\xff" * (16 * N),  # wrong key, NaN positions
+                 layout_file.read_bytes()[:20] + b"\xff" * (16 * N)):
+        (out / incremental.CACHE_DIR / "layout.bin").write_bytes(junk)
+        laid.clear()
+        build(graph, out)
+        assert laid == [N]
+        assert (out / "ecosystem.html").read_bytes() == clean_html()

@@ -234,7 +234,8 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
                                     count=st.count)
                 if html and fork:  # validation leaves valid entities as they are: the map can
                     _remember_pinyin(st.pinyin)  # start now, and is thrown away on problems
-                    html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True)
+                    html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True,
+                                        layout=(out_dir, tmp))
             try:
                 problems.extend(validate_links(st.entities, onto))  # the rest is done
             except BaseException:
@@ -255,7 +256,8 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
                                                       encoding="utf-8")
             summ = summary(compiled)
             if html and html_job is None:
-                html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=fork)
+                html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=fork,
+                                    layout=(out_dir, tmp))
             if not st.complete:
                 (tmp / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
             meta = {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)}
@@ -296,16 +298,19 @@ class _HtmlJob:
     """Writes the HTML map, in a forked process for large graphs (it needs nothing the other
     writers make, so it runs beside them); :meth:`wait` raises the error it met."""
 
-    def __init__(self, compiled: Compiled, path: Path, *, fork: bool) -> None:
+    def __init__(self, compiled: Compiled, path: Path, *, fork: bool,
+                 layout: tuple[Path, Path] | None = None) -> None:
+        """``layout``: the previous and the new output folder, whose layout caches are read
+        and written."""
         import multiprocessing
 
         self.proc: Any = None
         if not fork or "fork" not in multiprocessing.get_all_start_methods():
-            _write_html(compiled, path)
+            _write_html(compiled, path, layout)
             return
         ctx = multiprocessing.get_context("fork")
         self.conn, child_conn = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_html_child, args=(compiled, path, child_conn),
+        self.proc = ctx.Process(target=_html_child, args=(compiled, path, child_conn, layout),
                                 daemon=True)
         self.proc.start()
         child_conn.close()
@@ -332,16 +337,27 @@ class _HtmlJob:
             self.proc = None
 
 
-def _write_html(compiled: Compiled, path: Path) -> None:
-    from .render import render_html
+def _write_html(compiled: Compiled, path: Path, layout: tuple[Path, Path] | None = None
+                ) -> None:
+    from .incremental import CACHE_DIR
+    from .render import LayoutCache, render_html
 
-    path.write_text(render_html(compiled), encoding="utf-8")
+    cache = None
+    if layout is not None:
+        new = layout[1] / CACHE_DIR / LAYOUT_FILE
+        new.parent.mkdir(exist_ok=True)
+        cache = LayoutCache(layout[0] / CACHE_DIR / LAYOUT_FILE, new)
+    path.write_text(render_html(compiled, layout_cache=cache), encoding="utf-8")
 
 
-def _html_child(compiled: Compiled, path: Path, conn: Any) -> None:
+LAYOUT_FILE = "layout.bin"
+
+
+def _html_child(compiled: Compiled, path: Path, conn: Any,
+                layout: tuple[Path, Path] | None = None) -> None:
     error: BaseException | None = None
     try:
-        _write_html(compiled, path)
+        _write_html(compiled, path, layout)
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
         error = exc
     try:

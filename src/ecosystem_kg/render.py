@@ -58,17 +58,18 @@ _HTTP = re.compile(r"^https?://", re.IGNORECASE)
 
 
 def render_html(compiled: Compiled, *, keep: set[str] | None = None, as_of: str | None = None,
-                title: str | None = None) -> str:
+                title: str | None = None, layout_cache: LayoutCache | None = None) -> str:
     """The complete HTML text of the interactive map.
 
     ``keep`` restricts the map to those entity ids (edges only between kept nodes); ``as_of``
-    (YYYY[-MM[-DD]]) drops relations and attribute values not in force on that date.
+    (YYYY[-MM[-DD]]) drops relations and attribute values not in force on that date;
+    ``layout_cache`` reuses the positions of a previous map of the same nodes and links.
     """
     if as_of is not None and (msg := check_date(as_of)):
         raise EkgError(f"as_of: {msg}")
     from pyvis.network import Network
 
-    data = _payload(compiled, keep, as_of, title or DEFAULT_TITLE)
+    data = _payload(compiled, keep, as_of, title or DEFAULT_TITLE, layout_cache)
     n = len(data["nodes"])
     net = Network(directed=True, cdn_resources="in_line")
     physics = 0 < n <= PHYSICS_LIMIT and bool(data["edges"])
@@ -250,8 +251,8 @@ def _search_keys(ent: Entity) -> list[str]:
     return sorted(keys)
 
 
-def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title: str
-             ) -> dict[str, Any]:
+def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title: str,
+             layout_cache: LayoutCache | None = None) -> dict[str, Any]:
     from .pipeline import data_date
 
     onto = compiled.ontology
@@ -301,7 +302,9 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
     type_count: dict[str, int] = {}
     nodes: list[dict[str, Any]] = []
     vis_nodes: list[dict[str, Any]] = []
-    positions = _layout(len(ents), [(index[s], index[t]) for s, _, t, _, _ in raw_edges])
+    links = [(index[s], index[t]) for s, _, t, _, _ in raw_edges]
+    positions = (layout_cache.layout(len(ents), links) if layout_cache is not None
+                 else _layout(len(ents), links))
     for i, e in enumerate(ents):
         type_count[e.type] = type_count.get(e.type, 0) + 1
         x, y = positions[i]
@@ -444,6 +447,44 @@ def _tune_options(options: dict[str, Any], data: dict[str, Any], *, physics: boo
 # ---------------------------------------------------------------------------------------------
 # Layout: seeded force-directed placement in plain Python
 # ---------------------------------------------------------------------------------------------
+
+
+class LayoutCache:
+    """The last whole-graph map's positions, kept beside the build (``.cache/layout.bin``): an
+    edit that leaves the nodes and links as they were (a description, a date, a source) does
+    not lay the graph out again. The file holds a SHA-1 of the layout's input and the
+    positions as doubles; anything else found there is ignored."""
+
+    VERSION = b"ekg-layout-1"
+
+    def __init__(self, read: Path | None, write: Path | None) -> None:
+        self.read, self.write = read, write
+
+    def layout(self, n: int, links: list[tuple[int, int]]) -> list[tuple[float, float]]:
+        from array import array
+
+        flat = array("q", [n])
+        for a, b in links:
+            flat.append(a)
+            flat.append(b)
+        from . import __version__
+
+        key = hashlib.sha1(self.VERSION + __version__.encode() + flat.tobytes()).digest()
+        if self.read is not None:
+            try:
+                data = self.read.read_bytes()
+            except OSError:
+                data = b""
+            if len(data) == len(key) + 16 * n and data[:len(key)] == key:
+                xy = array("d")
+                xy.frombytes(data[len(key):])
+                if all(math.isfinite(v) for v in xy):
+                    return list(zip(xy[0::2], xy[1::2], strict=True))
+        positions = _layout(n, links)
+        if self.write is not None:
+            xy = array("d", [v for pos in positions for v in pos])
+            self.write.write_bytes(key + xy.tobytes())
+        return positions
 
 
 def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
