@@ -147,7 +147,10 @@ def load_yaml(text: str, file: str) -> Any:
         raise YamlFileError([Problem(SourceLocation(file), "file holds no YAML value; write one "
                                      "entity as a YAML mapping", "empty")])
     problems: list[Problem] = []
-    value = _convert(node, file, problems, set(), 0)
+    # An alias needs a '*' in the text, and a control character an escape (the reader refuses
+    # raw ones): files without them skip those checks on every value.
+    value = _convert(node, file, problems, set() if "*" in text else None, 0,
+                     ctrl="\\" in text)
     if problems:
         raise YamlFileError(problems)
     return value
@@ -175,36 +178,48 @@ def _check_depth(text: str, file: str, loader: Any = None) -> None:
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
-def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], depth: int,
-             loc: SourceLocation | None = None) -> Any:
+_STR = _T + "str"
+_Scalar = yaml.ScalarNode
+
+
+def _convert(node: Any, file: str, problems: list[Problem], seen: set[int] | None, depth: int,
+             loc: SourceLocation | None = None, *, ctrl: bool = True) -> Any:
+    """Located plain values of a node tree. ``seen`` tracks nodes met (aliases), None when
+    the text has none; ``ctrl``: check text values for control characters."""
     if loc is None:
         loc = _loc(file, node.start_mark)
-    if id(node) in seen:
-        problems.append(Problem(loc, "YAML anchors and aliases are not supported in entity "
-                                "files; write the value out", "alias"))
-        return None
+    if seen is not None:
+        if id(node) in seen:
+            problems.append(Problem(loc, "YAML anchors and aliases are not supported in entity "
+                                    "files; write the value out", "alias"))
+            return None
+        seen.add(id(node))
     if depth > MAX_DEPTH:
         problems.append(Problem(loc, f"YAML nesting is too deep (over {MAX_DEPTH} levels)",
                                 "depth"))
         return None
-    seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         tag = node.tag
         if tag not in _SCALAR_TAGS:
             problems.append(Problem(loc, f"unsupported YAML tag {_short_tag(tag)!r}; entity "
                                     "files hold plain data only (remove the tag)", "tag"))
             return None
-        if tag == _T + "str" or tag == _T + "timestamp":
-            bad = _CONTROL_RE.search(node.value)
-            if bad:
-                problems.append(Problem(loc, f"control character U+{ord(bad.group()):04X} in "
-                                        "text (written as an escape); remove it", "control"))
-                return None
+        if tag == _STR or tag == _T + "timestamp":
+            if ctrl:
+                bad = _CONTROL_RE.search(node.value)
+                if bad:
+                    problems.append(Problem(loc, f"control character U+{ord(bad.group()):04X} "
+                                            "in text (written as an escape); remove it",
+                                            "control"))
+                    return None
             return node.value
         try:
             return _constructor.construct_object(node, deep=False)
         except (ValueError, yaml.YAMLError):
             return node.value
+    make = _make
+    # plain text values need no call of their own (nor a depth check, below the limit)
+    plain = seen is None and not ctrl and depth < MAX_DEPTH
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _T + "seq":
             problems.append(Problem(loc, f"unsupported YAML tag {_short_tag(node.tag)!r}; "
@@ -212,11 +227,16 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], dept
             return None
         out = LList()
         out.loc = loc
-        out.item_locs = []
+        item_locs: list[SourceLocation] = []
+        out.item_locs = item_locs
         for item in node.value:
-            iloc = _loc(file, item.start_mark)
-            out.item_locs.append(iloc)
-            out.append(_convert(item, file, problems, seen, depth + 1, iloc))
+            mark = item.start_mark
+            iloc = make(SourceLocation, (file, mark.line + 1, mark.column + 1))
+            item_locs.append(iloc)
+            if plain and item.tag == _STR and type(item) is _Scalar:
+                out.append(item.value)
+            else:
+                out.append(_convert(item, file, problems, seen, depth + 1, iloc, ctrl=ctrl))
         return out
     if isinstance(node, yaml.MappingNode):
         if node.tag != _T + "map":
@@ -225,27 +245,37 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int], dept
             return None
         m = LMap()
         m.loc = loc
-        m.key_locs = {}
-        m.val_locs = {}
+        key_locs: dict[str, SourceLocation] = {}
+        val_locs: dict[str, SourceLocation] = {}
+        m.key_locs = key_locs
+        m.val_locs = val_locs
         for knode, vnode in node.value:
-            kloc = _loc(file, knode.start_mark)
-            if knode.tag == _T + "merge":
-                problems.append(Problem(kloc, "YAML merge keys ('<<') are not supported in "
-                                        "entity files; write the keys out", "alias"))
-                continue
-            if not isinstance(knode, yaml.ScalarNode):
-                problems.append(Problem(kloc, "mapping keys must be plain text", "shape"))
-                continue
-            key = _convert(knode, file, problems, seen, depth + 1, kloc)
-            key = knode.value if key is None else str(key)
-            if key in m.key_locs:
-                first = m.key_locs[key]
+            mark = knode.start_mark
+            kloc = make(SourceLocation, (file, mark.line + 1, mark.column + 1))
+            if plain and knode.tag == _STR and type(knode) is _Scalar:
+                key = knode.value
+            else:
+                if knode.tag == _T + "merge":
+                    problems.append(Problem(kloc, "YAML merge keys ('<<') are not supported "
+                                            "in entity files; write the keys out", "alias"))
+                    continue
+                if not isinstance(knode, yaml.ScalarNode):
+                    problems.append(Problem(kloc, "mapping keys must be plain text", "shape"))
+                    continue
+                key = _convert(knode, file, problems, seen, depth + 1, kloc, ctrl=ctrl)
+                key = knode.value if key is None else str(key)
+            if key in key_locs:
+                first = key_locs[key]
                 problems.append(Problem(kloc, f"duplicate key {key!r}; first defined at "
                                         f"{first} (keep one)", "duplicate-key"))
                 continue
-            m.key_locs[key] = kloc
-            m.val_locs[key] = vloc = _loc(file, vnode.start_mark)
-            m[key] = _convert(vnode, file, problems, seen, depth + 1, vloc)
+            key_locs[key] = kloc
+            mark = vnode.start_mark
+            val_locs[key] = vloc = make(SourceLocation, (file, mark.line + 1, mark.column + 1))
+            if plain and vnode.tag == _STR and type(vnode) is _Scalar:
+                m[key] = vnode.value
+            else:
+                m[key] = _convert(vnode, file, problems, seen, depth + 1, vloc, ctrl=ctrl)
         return m
     problems.append(Problem(loc, "unsupported YAML node", "shape"))  # pragma: no cover
     return None
