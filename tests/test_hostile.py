@@ -68,6 +68,12 @@ def generated_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
     case("control-chars", b"id: x\ntype: Company\nnote: a\x07b\n",
          "companies/x.yaml:3:8: character U+0007 is not allowed in YAML (control characters "
          "are not allowed); remove it")
+    case("escaped-control-char", b'id: x\ntype: Company\nnote: "a\\u0007b"\n',
+         "companies/x.yaml:3:7: control character U+0007 in text (written as an escape); "
+         "remove it")
+    case("escaped-control-char-key", b'id: x\ntype: Company\n"k\\x1b": 1\n',
+         "companies/x.yaml:3:1: control character U+001B in text (written as an escape); "
+         "remove it")
     return out
 
 
