@@ -59,6 +59,8 @@ def reference_jsonld_nodes(triples: list[Triple]) -> list[str]:
     return nodes
 
 
+EKG = "https://w3id.org/ecosystem-kg/ontology#"
+
 AWKWARD = [  # literals and IRIs that need escaping or sort unusually
     (B + "x", RDF + "type", ("i", "https://w3id.org/ecosystem-kg/ontology#Company")),
     (B + "x", RDF + "type", ("i", "https://w3id.org/ecosystem-kg/ontology#GPUMaker")),
@@ -67,7 +69,7 @@ AWKWARD = [  # literals and IRIs that need escaping or sort unusually
     (B + "x", "http://www.w3.org/2000/01/rdf-schema#label", ("l", "\x7f\x1f bell\x08", "", "")),
     (B + "x", "http://www.w3.org/2004/02/skos/core#note", ("l", "</script><b>x</b>", "", "")),
     (B + "x", "http://www.w3.org/2004/02/skos/core#note", ("l", "plain", "", XSD + "string")),
-    (B + "x", "https://w3id.org/ecosystem-kg/ontology#date", ("l", "2026-01", "", XSD + "gYearMonth")),
+    (B + "x", EKG + "date", ("l", "2026-01", "", XSD + "gYearMonth")),
     (B + "x", "https://w3id.org/ecosystem-kg/ontology#amount", ("l", "1.5", "", XSD + "decimal")),
     (B + "x", "https://example.org/not-a-prefix#p", ("i", "https://example.org/o/b")),
     (B + "x", "https://w3id.org/ecosystem-kg/ontology#located_in", ("i", B + "z")),
