@@ -154,6 +154,10 @@ class Streamed:
     complete: bool = True  # every entity's text was written, in id order
     entries: dict[str, Entry] = field(default_factory=dict)
     parsed: int = 0  # files parsed (not taken from the cache)
+    # what :func:`finish_stream` still has to do: index rows to add, output files to close
+    pending: list[IndexRows] = field(default_factory=list)
+    stack: ExitStack | None = None
+    writers: list[_Writer] = field(default_factory=list)
 
 
 def _header(onto: Ontology, graph_dir: Path) -> dict[str, str]:
@@ -321,12 +325,77 @@ class _Writer:
 
 def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Path,
                  tmp: Path, *, workers: int | None = None, use_cache: bool = True,
-                 rels: list[str] | None = None) -> Streamed:
+                 rels: list[str] | None = None, defer: bool = False) -> Streamed:
     """Load every file (cached, or parsed in parallel), check what each file decides alone
     (:func:`~ecosystem_kg.validate.validate_alone`) and write the RDF and GraphML outputs into
     ``tmp`` in id order. The checks across files come after; on problems ``tmp`` is thrown
-    away."""
+    away.
+
+    ``defer``: leave adding the index rows and closing the output files to
+    :func:`finish_stream` (or :func:`abandon_stream`), so that whatever needs only the
+    entities (the map) can start first; otherwise they are done here.
+    """
     st = Streamed()
+    stack = ExitStack()
+    try:
+        _stream(st, stack, graph_dir, onto, paths, out_dir, tmp, workers, use_cache, rels)
+    except BaseException:
+        _abandon_index(st, tmp, failed=True)
+        stack.close()
+        raise
+    st.stack = stack
+    if not defer:
+        finish_stream(st, tmp)
+    return st
+
+
+def finish_stream(st: Streamed, tmp: Path) -> None:
+    """Add the index rows and close the outputs that :func:`stream_build` left open."""
+    if st.stack is None:
+        return
+    stack, st.stack = st.stack, None
+    with stack:
+        try:
+            if st.index is not None:
+                for rows in st.pending:
+                    st.index.add(rows)
+            st.pending = []
+            _close(st, tmp)
+        except BaseException:
+            _abandon_index(st, tmp, failed=True)
+            raise
+        _abandon_index(st, tmp, failed=False)
+
+
+def abandon_stream(st: Streamed, tmp: Path) -> None:
+    """Throw away what :func:`stream_build` left open (the build stops)."""
+    _abandon_index(st, tmp, failed=True)
+    st.pending = []
+    if st.stack is not None:
+        stack, st.stack = st.stack, None
+        stack.close()
+
+
+def _close(st: Streamed, tmp: Path) -> None:
+    writers = st.writers
+    writers[0].close(b"")
+    writers[1].close(b"")
+    writers[2].close(JSONLD_TAIL.encode())
+    writers[4].close(b"")
+    writers[5].close(b"")
+    st.edges_at = writers[3].pos
+    part = os.open(tmp / EDGES_PART, os.O_RDONLY)
+    try:
+        writers[3].append_from(part, writers[4].pos)
+        writers[3].close(GRAPHML_TAIL.encode())
+    finally:
+        os.close(part)
+    os.unlink(tmp / EDGES_PART)
+
+
+def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, paths: list[Path],
+            out_dir: Path, tmp: Path, workers: int | None, use_cache: bool,
+            rels: list[str] | None) -> None:
     if rels is None:
         rels = [p.relative_to(graph_dir).as_posix() for p in paths]
     shown = display_paths(graph_dir, rels)
@@ -352,13 +421,13 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
     st.parsed = len(todo)
     workers = worker_count() if workers is None else workers
     entities: list[Entity | None] = [None] * len(paths)
-    with ExitStack() as stack:
+    with ExitStack() as pool_stack:
         results: Iterator[Result]
         if workers > 1 and len(todo) >= parallel_min():
             import multiprocessing
 
             _SHARED.update(onto=onto)
-            pool = stack.enter_context(
+            pool = pool_stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
             results = pool.imap(_work, [(str(paths[i]), shown[i], rels[i]) for i in todo],
@@ -376,8 +445,7 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
             stack.callback(os.close, old_blobs)
         (tmp / CACHE_DIR).mkdir(exist_ok=True)
         st.index = IndexWriter(tmp / INDEX_NAME, onto)
-        stack.push(lambda *exc: _abandon_index(st, tmp, failed=exc[0] is not None))
-        writers = [_Writer(tmp / STREAMED[0], b"", b""),
+        st.writers = writers = [_Writer(tmp / STREAMED[0], b"", b""),
                    _Writer(tmp / STREAMED[1], TURTLE_HEAD.encode(), b""),
                    _Writer(tmp / STREAMED[2], jsonld_head().encode(), JSONLD_SEP.encode()),
                    _Writer(tmp / STREAMED[3], GRAPHML_HEAD.encode(), b""),
@@ -424,7 +492,7 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
                                      writers[2].copy(srcs[2], spans[2]),
                                      writers[3].copy(srcs[3], spans[3]),
                                      writers[4].copy(srcs[4], edges))
-                    st.index.add(rows)
+                    st.pending.append(rows)
                     for key, _, kind, text in rows[1] or ():
                         if kind == "pinyin":
                             st.pinyin[text] = key
@@ -432,25 +500,12 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
                 else:
                     st.complete = False
             st.entries[shown[i]] = (sha, bspan, new_spans)
-        writers[0].close(b"")
-        writers[1].close(b"")
-        writers[2].close(JSONLD_TAIL.encode())
-        writers[4].close(b"")
-        writers[5].close(b"")
-        st.edges_at = writers[3].pos
-        part = os.open(tmp / EDGES_PART, os.O_RDONLY)
-        try:
-            writers[3].append_from(part, writers[4].pos)
-            writers[3].close(GRAPHML_TAIL.encode())
-        finally:
-            os.close(part)
-        os.unlink(tmp / EDGES_PART)
     st.entities = [e for e in entities if e is not None]
-    return st
 
 
 def _abandon_index(st: Streamed, tmp: Path, *, failed: bool) -> None:
-    """An index left incomplete is closed and removed (the build writes it the usual way)."""
+    """An index left incomplete is closed and removed (the build writes it the usual way, or
+    stops)."""
     if st.index is not None and (failed or not st.complete):
         st.index.abandon()
         st.index = None
