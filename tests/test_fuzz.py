@@ -450,3 +450,41 @@ def test_control_characters_in_text_are_refused() -> None:
     ent, problems = parse_entity(raw, "f.yaml", "f")
     assert [str(p.location) for p in problems] == ["f.yaml:3:12", "f.yaml:3:24"]
     assert all("control character" in p.message for p in problems)
+
+
+_SCALARS = st.one_of(
+    st.sampled_from(["yes", "No", "on", "OFF", "true", "False", "null", "~", "", "Null",
+                     "2026-01-27", "2026-01", "2026-1-7", "2026-01-27T08:00:00Z", "12", "-3",
+                     "+1.5", ".5", "1e3", ".inf", "-.INF", ".nan", "0x1F", "0o17", "1_000",
+                     "190:20:30", "<<", "=", "'quoted'", '"2026-01-27"', "!!str 12",
+                     "!!int 12", "中文", "a: b", "- x"]),
+    st.text(alphabet="0123456789.-+:_eExyYnNtTfFoO~<=!&* 中\"'", max_size=12))
+
+
+def _tags(node: Any) -> list[str]:
+    out = [node.tag]
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out += _tags(k) + _tags(v)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            out += _tags(v)
+    return out
+
+
+@settings(FUZZ)
+@given(st.lists(st.tuples(_SCALARS, _SCALARS), min_size=1, max_size=6))
+def test_the_entity_loader_resolves_tags_as_pyyaml_does(pairs: list[tuple[str, str]]) -> None:
+    from ecosystem_kg.yamlio import _COMPOSE_LOADER
+
+    lines = []
+    for i, (key, value) in enumerate(pairs):
+        lines.append(f"k{i}: {value}")
+        lines.append(f"l{i}: [{key}, {value}]")
+        lines.append(f"m{i}:\n  - {key}\n  - {{x: {value}}}")
+    text = "\n".join(lines) + "\n"
+    try:
+        expected = _tags(yaml.compose(text, Loader=yaml.CSafeLoader))
+    except yaml.YAMLError:
+        return  # not YAML: nothing to compare
+    assert _tags(yaml.compose(text, Loader=_COMPOSE_LOADER)) == expected

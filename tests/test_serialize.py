@@ -110,3 +110,16 @@ def test_every_format_parses_back_to_the_same_graph(shipped: list[Triple], tripl
         g = rdflib.Graph().parse(data=text, format=fmt)
         assert len(g) == len(ts), fmt
         assert isomorphic(g, expected), fmt
+
+
+def test_graphml_escaping_equals_the_standard_library() -> None:
+    from itertools import product
+    from xml.sax.saxutils import escape, quoteattr
+
+    from ecosystem_kg.compile import _xml_attr, _xml_text
+
+    for n in range(4):  # every string of up to three of these characters
+        for chars in product("a&<>\"'\n\r\t 中", repeat=n):
+            text = "".join(chars)
+            assert _xml_text(text) == escape(text)
+            assert _xml_attr(text) == quoteattr(text)

@@ -526,10 +526,30 @@ GRAPHML_HEAD = (
 GRAPHML_TAIL = "  </graph>\n</graphml>\n"
 
 
+_XML_PLAIN = re.compile(r'[^&<>"\n\r\t]*\Z')  # text that XML takes as it is, quoted or not
+
+
+def _xml_text(v: str) -> str:
+    """``xml.sax.saxutils.escape``, without a call into it for plain text (nearly all)."""
+    if _XML_PLAIN.match(v):
+        return v
+    from xml.sax.saxutils import escape
+
+    return escape(v)
+
+
+def _xml_attr(v: str) -> str:
+    """``xml.sax.saxutils.quoteattr``, without a call into it for plain text."""
+    if _XML_PLAIN.match(v):
+        return f'"{v}"'
+    from xml.sax.saxutils import quoteattr
+
+    return quoteattr(v)
+
+
 def graphml_node(e: Entity) -> str:
     """The GraphML node of an entity ("" for a source)."""
-    from xml.sax.saxutils import escape, quoteattr
-
+    escape, quoteattr = _xml_text, _xml_attr
     if e.is_source:
         return ""
     vals = (e.type, e.name_zh, e.name_en, e.label, ";".join(e.aliases))
@@ -541,8 +561,7 @@ def graphml_node(e: Entity) -> str:
 
 def graphml_edges(e: Entity, ids: set[str] | None = None) -> str:
     """The GraphML edges of an entity's relations (to entities in ``ids``, when given)."""
-    from xml.sax.saxutils import escape, quoteattr
-
+    escape, quoteattr = _xml_text, _xml_attr
     if e.is_source:
         return ""
     out = []
