@@ -36,7 +36,7 @@ _constructor = yaml.constructor.SafeConstructor()
 _IMPLICIT = {k: tuple(v) for k, v in _Loader.yaml_implicit_resolvers.items()}
 
 
-class _EntityLoader(_Loader):  # type: ignore[misc,valid-type]
+class _EntityLoader(_Loader):
     """The safe loader with PyYAML's tag resolution done in fewer steps: the parser asks for
     the tag of every node, and PyYAML's general resolver (path resolvers, wildcard resolvers)
     is a large part of reading an entity file. Same tags: the standard implicit resolvers,
