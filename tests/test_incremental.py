@@ -298,3 +298,23 @@ def test_the_map_layout_is_reused_while_nodes_and_links_stay(
         build(graph, out)
         assert laid == [N]
         assert (out / "ecosystem.html").read_bytes() == clean_html()
+
+
+@pytest.mark.parametrize("where", ["graph is cwd", "under cwd", "elsewhere", "around cwd"])
+def test_paths_in_messages_are_the_same_by_the_quick_way(tmp_path: Path, where: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecosystem_kg.load import display_path, display_paths, entity_files
+
+    graph = tmp_path / "proj" / "graph"
+    (graph / "companies" / "deep").mkdir(parents=True)
+    (graph / "places").mkdir()
+    for rel in ("companies/a.yaml", "companies/deep/b.yaml", "places/c.yaml", "d.yaml"):
+        (graph / rel).write_text("id: x\n", encoding="utf-8")
+    cwd = {"graph is cwd": graph, "under cwd": tmp_path / "proj",
+           "elsewhere": tmp_path / "other" / "dir", "around cwd": graph / "companies" / "deep"}
+    cwd[where].mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(cwd[where])
+    for g in (graph, Path(os.path.relpath(graph))):
+        paths, rels, _ = entity_files(g)
+        assert len(rels) == 4
+        assert display_paths(g, rels) == [display_path(g / r, g) for r in rels]

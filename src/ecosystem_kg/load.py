@@ -171,6 +171,13 @@ def display_paths(graph_dir: Path, rels: list[str]) -> list[str]:
     if base.startswith(cwd.rstrip(os.sep) + os.sep):
         head = base[len(cwd.rstrip(os.sep)) + 1:]
         return [os.path.join(head, r.replace("/", os.sep)) for r in rels]
+    if not (cwd + os.sep).startswith(base.rstrip(os.sep) + os.sep):
+        # elsewhere (not around the current directory): relpath of the folder, then the file
+        try:
+            head = os.path.relpath(base)
+        except ValueError:  # pragma: no cover - different drive on Windows
+            head = base
+        return [os.path.join(head, r.replace("/", os.sep)) for r in rels]
     return [display_path(graph_dir / r, graph_dir) for r in rels]
 
 
