@@ -231,7 +231,7 @@ def test_a_poisoned_cache_never_runs_code(graph: Path, tmp_path: Path, parsed: l
     entries = pickle.loads(index_file.read_bytes())["entries"]
     assert good and entries
     blobs = cache / incremental.BLOBS
-    _sha, (off, n), _spans = next(iter(entries.values()))
+    _sha, (off, n), _rows, _spans = next(iter(entries.values()))
     evil = pickle.dumps(_Payload(marker))
     data = bytearray(blobs.read_bytes())
     assert len(evil) <= n
@@ -243,6 +243,39 @@ def test_a_poisoned_cache_never_runs_code(graph: Path, tmp_path: Path, parsed: l
     assert not marker.exists()
     clean = tmp_path / "clean"
     build(graph, clean, html=False)
+    assert outputs(out) == outputs(clean)
+
+
+@pytest.mark.parametrize("blob", ["entity", "rows"])
+def test_a_poisoned_cache_blob_never_runs_code_in_a_rebuild_on_two_cores(
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blob: str) -> None:
+    """With worker processes, a rebuild's index is written by a process of its own from the
+    cached rows: a crafted rows blob is refused there too, and the build starts again without
+    the cache."""
+    import pickle
+
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "50")
+    out = tmp_path / "out"
+    build(graph, out)
+    marker = tmp_path / "ran"
+    cache = out / incremental.CACHE_DIR
+    entries = pickle.loads((cache / incremental.CACHE_FILE).read_bytes())["entries"]
+    _sha, ent_span, rows_span, _spans = entries[sorted(entries)[len(entries) // 2]]
+    off, n = ent_span if blob == "entity" else rows_span
+    evil = pickle.dumps(_Payload(marker))
+    assert len(evil) <= n
+    blobs = cache / incremental.BLOBS
+    data = bytearray(blobs.read_bytes())
+    data[off:off + len(evil)] = evil
+    stat = blobs.stat()
+    blobs.write_bytes(bytes(data))
+    os.utime(blobs, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    edited = sorted((graph / "companies").glob("*.yaml"))[0]  # one file to parse again
+    edited.write_text(edited.read_text(encoding="utf-8") + "note: edited\n", encoding="utf-8")
+    build(graph, out)
+    assert not marker.exists()
+    clean = tmp_path / "clean"
+    build(graph, clean)
     assert outputs(out) == outputs(clean)
 
 
@@ -278,6 +311,12 @@ def test_the_map_layout_is_reused_while_nodes_and_links_stay(
     build(graph, out)
     assert laid == []
     assert b"Edited synthetic" in (out / "ecosystem.html").read_bytes()
+    assert (out / "ecosystem.html").read_bytes() == clean_html()
+    edited.write_text(edited.read_text(encoding="utf-8").replace(  # and again: still kept
+        'en: "Edited synthetic ', 'en: "Edited twice, synthetic ', 1), encoding="utf-8")
+    laid.clear()
+    build(graph, out)
+    assert laid == []
     assert (out / "ecosystem.html").read_bytes() == clean_html()
 
     text = edited.read_text(encoding="utf-8")  # a link removed: laid out again

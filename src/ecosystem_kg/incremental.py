@@ -49,21 +49,23 @@ from .validate import validate_alone
 
 CACHE_DIR = ".cache"
 CACHE_FILE = "files.pickle"  # per file: content hash, where its blob and texts lie
-BLOBS = "blobs.bin"  # the pickled (entity, problems, index rows, triple count) of every file
-CACHE_FORMAT = "1"
+BLOBS = "blobs.bin"  # per file: the pickled (entity, problems, triple count, pinyin keys), then
+CACHE_FORMAT = "2"  # the pickled index rows
 STREAMED = ("ecosystem.nt", "ecosystem.ttl", "ecosystem.jsonld", "ecosystem.graphml")
 EDGES_PART = ".graphml-edges.part"  # GraphML edges follow all nodes: written aside, then appended
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
-# One file's result: sha1 of its bytes ("" if unreadable), the pickled (entity, problems, index
-# rows, triple count) and the UTF-8 N-Triples, Turtle body, JSON-LD nodes, GraphML node and
-# GraphML edges (None when the file has problems: the build will stop at validation).
+# One file's result: sha1 of its bytes ("" if unreadable), the pickled (entity, problems, triple
+# count, pinyin keys), the pickled index rows, and the UTF-8 N-Triples, Turtle body, JSON-LD
+# nodes, GraphML node and GraphML edges (None when the file has problems: the build will stop
+# at validation).
 Texts = tuple[bytes, bytes, bytes, bytes, bytes]
-Result = tuple[str, bytes, Texts | None]
+Result = tuple[str, bytes, bytes, Texts | None]
 Span = tuple[int, int]  # offset and length of a file's text in an output (GraphML edges: in the
 Spans = tuple[Span, Span, Span, Span, Span]  # edges section)
-Entry = tuple[str, Span, Spans | None]  # sha1, blob span in BLOBS, text spans in the outputs
+# sha1, span of the entity blob and of the index rows blob in BLOBS, text spans in the outputs
+Entry = tuple[str, Span, Span, Spans | None]
 
 
 def parallel_min() -> int:
@@ -83,7 +85,7 @@ def process_file(path: Path, shown: str, onto: Ontology, rel: str) -> Result:
     inside the graph folder)."""
     raw, problems = read_entity_file(path, shown)
     if raw is None:
-        return "", pickle.dumps((None, problems, None, 0), PROTOCOL), None
+        return "", pickle.dumps((None, problems, 0, ()), PROTOCOL), _NO_ROWS, None
     sha = hashlib.sha1(raw).hexdigest()
     ent, problems = parse_entity(raw, shown, path.stem)
     if ent is not None:
@@ -102,7 +104,13 @@ def process_file(path: Path, shown: str, onto: Ontology, rel: str) -> Result:
             count = len(chunk)
         except Exception:  # noqa: BLE001 - compiled again after validation, which reports it
             texts, rows = None, None
-    return sha, pickle.dumps((ent, problems, rows, count), PROTOCOL), texts
+    pinyin = tuple((text, key) for key, _, kind, text in (rows[1] or ()) if kind == "pinyin"
+                   ) if rows is not None else ()
+    return (sha, pickle.dumps((ent, problems, count, pinyin), PROTOCOL),
+            pickle.dumps(rows, PROTOCOL), texts)
+
+
+_NO_ROWS = pickle.dumps(None, PROTOCOL)
 
 
 _SHARED: dict[str, Any] = {}  # what forked workers inherit
@@ -147,7 +155,7 @@ class Streamed:
     entities: list[Entity] = field(default_factory=list)  # in file order
     problems: list[Problem] = field(default_factory=list)
     rel_paths: dict[str, str] = field(default_factory=dict)
-    index: IndexWriter | None = None  # the index, written but for its meta rows
+    index: IndexWriter | IndexChild | None = None  # the index, written but for its meta rows
     pinyin: dict[str, str] = field(default_factory=dict)  # name -> pinyin key, from the rows
     count: int = 0  # triples written
     edges_at: int = 0  # offset of the GraphML edges section
@@ -225,6 +233,102 @@ class _CacheUnpickler(pickle.Unpickler):
 
 class CacheUnusable(Exception):
     """A cached entry could not be read back: build without the cache."""
+
+
+def _load_cached(data: bytes) -> Any:
+    try:
+        return _CacheUnpickler(io.BytesIO(data)).load()
+    except Exception as exc:
+        raise CacheUnusable(str(exc)) from None
+
+
+class IndexChild:
+    """Writes the index in a forked process, as :class:`~ecosystem_kg.index.IndexWriter` would
+    in this one: a rebuild's main process sends, in id order, where each unchanged file's rows
+    lie in the previous cache (the child reads them there) or the rows of a file parsed again.
+    The same rows in the same order make the same file."""
+
+    BATCH = 2048
+
+    @staticmethod
+    def available() -> bool:
+        import multiprocessing
+
+        return "fork" in multiprocessing.get_all_start_methods()
+
+    def __init__(self, path: Path, onto: Ontology, old_blobs: Path) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child_conn = ctx.Pipe()
+        self.proc: Any = ctx.Process(target=_index_child,
+                                     args=(child_conn, self.conn, os.getpid(), path, onto,
+                                           old_blobs), daemon=True)
+        self.proc.start()
+        child_conn.close()
+        self.batch: list[tuple[Span | None, bytes]] = []
+
+    def add(self, cached: Span | None, rows: bytes) -> None:
+        """One entity's rows: where they lie in the previous cache, or pickled here."""
+        self.batch.append((cached, b"" if cached is not None else rows))
+        if len(self.batch) >= self.BATCH:
+            self.conn.send(self.batch)
+            self.batch = []
+
+    def finish(self, meta: dict[str, str]) -> None:
+        """:meth:`IndexWriter.finish` in the child; raises what the child met."""
+        try:
+            if self.batch:
+                self.conn.send(self.batch)
+                self.batch = []
+            self.conn.send(("finish", meta))
+            error = self.conn.recv()
+        except (EOFError, OSError):
+            error = OSError("the process writing index.sqlite died")
+        self.proc.join()
+        self.conn.close()
+        if error is not None:
+            raise error
+
+    def abandon(self) -> None:
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.proc.join()
+        self.conn.close()
+
+
+def _index_child(conn: Any, parent_end: Any, parent: int, path: Path, onto: Ontology,
+                 old_blobs: Path) -> None:
+    parent_end.close()  # or the pipe would never report the parent gone
+    error: BaseException | None = None
+    try:
+        writer = IndexWriter(path, onto)
+        fd = os.open(old_blobs, os.O_RDONLY)
+        try:
+            while True:
+                while not conn.poll(0.5):  # a killed build's child must not linger (it holds
+                    if os.getppid() != parent:  # the output folder's lock)
+                        writer.abandon()
+                        os._exit(1)
+                msg = conn.recv()
+                if isinstance(msg, tuple):
+                    writer.finish(msg[1])
+                    break
+                for cached, rows in msg:
+                    writer.add(pickle.loads(rows) if cached is None
+                               else _load_cached(os.pread(fd, cached[1], cached[0])))
+        finally:
+            os.close(fd)
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        error = exc
+    try:
+        try:
+            conn.send(error)
+        except (pickle.PicklingError, TypeError, AttributeError):  # an error that won't pickle
+            conn.send(OSError(f"writing index.sqlite failed: {error!r}"))
+    except OSError:  # the parent is gone: nobody to tell
+        pass
+    conn.close()
 
 
 class _Writer:
@@ -357,7 +461,7 @@ def finish_stream(st: Streamed, tmp: Path) -> None:
     stack, st.stack = st.stack, None
     with stack:
         try:
-            if st.index is not None:
+            if isinstance(st.index, IndexWriter):
                 for rows in st.pending:
                     st.index.add(rows)
             st.pending = []
@@ -410,7 +514,7 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     hits: dict[int, Entry] = {}
     for i in order if old else ():
         entry = old.get(shown[i])
-        if entry is None or entry[2] is None:
+        if entry is None or entry[3] is None:
             continue
         try:
             raw = paths[i].read_bytes()
@@ -422,6 +526,13 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     st.parsed = len(todo)
     workers = worker_count() if workers is None else workers
     entities: list[Entity | None] = [None] * len(paths)
+    child: IndexChild | None = None
+    writer: IndexWriter | None = None
+    if hits and workers > 1 and len(paths) >= parallel_min() and IndexChild.available():
+        # a rebuild: the index is written from the cached rows by a process of its own
+        st.index = child = IndexChild(tmp / INDEX_NAME, onto, out_dir / _BLOBS_PATH)
+    else:
+        st.index = writer = IndexWriter(tmp / INDEX_NAME, onto)
     with ExitStack() as pool_stack:
         results: Iterator[Result]
         if workers > 1 and len(todo) >= parallel_min():
@@ -445,7 +556,6 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             old_blobs = os.open(out_dir / _BLOBS_PATH, os.O_RDONLY)
             stack.callback(os.close, old_blobs)
         (tmp / CACHE_DIR).mkdir(exist_ok=True)
-        st.index = IndexWriter(tmp / INDEX_NAME, onto)
         st.writers = writers = [_Writer(tmp / STREAMED[0], b"", b""),
                    _Writer(tmp / STREAMED[1], TURTLE_HEAD.encode(), b""),
                    _Writer(tmp / STREAMED[2], jsonld_head().encode(), JSONLD_SEP.encode()),
@@ -457,18 +567,22 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
         prev = ""
         for i in order:
             hit = hits.get(i)
+            rblob = b""
             if hit is not None:
-                sha, bspan, spans = hit
+                sha, bspan, old_rspan, spans = hit
                 blob = os.pread(old_blobs, bspan[1], bspan[0])
                 bspan = writers[5].copy(old_blobs, bspan)
+                rspan = writers[5].copy(old_blobs, old_rspan)
                 texts = None
             else:
-                sha, blob, texts = next(results)
+                sha, blob, rblob, texts = next(results)
                 bspan = writers[5].add(blob)
+                rspan = writers[5].add(rblob)
                 spans = None
             try:
-                ent, problems, rows, count = (pickle.loads(blob) if hit is None
-                                              else _CacheUnpickler(io.BytesIO(blob)).load())
+                ent, problems, count, pinyin = (
+                    pickle.loads(blob) if hit is None
+                    else _CacheUnpickler(io.BytesIO(blob)).load())
             except Exception as exc:
                 if hit is None:
                     raise
@@ -478,7 +592,7 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             if ent is not None:
                 entities[i] = ent
                 st.rel_paths[shown[i]] = rels[i]
-                if (st.complete and rows is not None and ent.id > prev
+                if (st.complete and ent.id > prev
                         and (texts is not None or spans is not None)):
                     prev = ent.id
                     if texts is not None:
@@ -493,17 +607,21 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                                      writers[2].copy(srcs[2], spans[2]),
                                      writers[3].copy(srcs[3], spans[3]),
                                      writers[4].copy(srcs[4], edges))
-                    if defer:  # held for finish_stream
-                        st.pending.append(rows)
-                    else:  # written now: nothing held (at 100,000 entities, about 0.4 GiB)
-                        st.index.add(rows)
-                    for key, _, kind, text in rows[1] or ():
-                        if kind == "pinyin":
-                            st.pinyin[text] = key
+                    if child is not None:
+                        child.add(old_rspan if hit is not None else None, rblob)
+                    elif writer is not None:
+                        rows = (pickle.loads(rblob) if hit is None
+                                else _load_cached(os.pread(old_blobs, old_rspan[1],
+                                                           old_rspan[0])))
+                        if defer:  # held for finish_stream
+                            st.pending.append(rows)
+                        else:  # written now: nothing held (at 100,000 entities, 0.4 GiB)
+                            writer.add(rows)
+                    st.pinyin.update(pinyin)
                     st.count += count
                 else:
                     st.complete = False
-            st.entries[shown[i]] = (sha, bspan, new_spans)
+            st.entries[shown[i]] = (sha, bspan, rspan, new_spans)
     st.entities = [e for e in entities if e is not None]
 
 
@@ -520,5 +638,5 @@ def save(folder: Path, onto: Ontology, graph_dir: Path, st: Streamed) -> None:
     """Write the cache of a build whose outputs are complete in ``folder``."""
     entries: dict[str, Entry] = st.entries
     if not st.complete:
-        entries = {k: (v[0], v[1], None) for k, v in st.entries.items()}
+        entries = {k: (v[0], v[1], v[2], None) for k, v in st.entries.items()}
     write_cache(folder, _header(onto, graph_dir), entries, st.edges_at)

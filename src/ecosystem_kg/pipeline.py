@@ -200,7 +200,6 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
            before_swap: Callable[[Path], None] | None
            ) -> tuple[Compiled, dict[str, object], str | None]:
     from . import incremental
-    from .index import INDEX_NAME, write_index
 
     if not graph_dir.is_dir():
         raise BuildError(f"{graph_dir}: no such graph folder; pass --graph DIR (a folder of "
@@ -214,82 +213,94 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
                    "map can show in a browser; `ekg render ENTITY` (or --type/--rel) writes a "
                    "focused map, and EKG_MAP_LIMIT raises the limit")
     with _OutputLock(out_dir) as lock:
-        tmp = lock.fresh_dir("tmp")
-        html_job: _HtmlJob | None = None
-        st: incremental.Streamed | None = None
-        fork = len(paths) >= incremental.parallel_min()
-        defer = html and fork  # the map starts as soon as the entities are in; index rows
-        try:                   # and output files are finished beside it
-            try:
-                st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp, rels=rels,
-                                              defer=defer)
-            except incremental.CacheUnusable:  # damaged: start again without it
-                shutil.rmtree(tmp)
-                tmp.mkdir()
-                st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp,
-                                              use_cache=False, rels=rels, defer=defer)
-            problems.extend(st.problems)
-            if not paths and not problems:
-                problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files "
-                                        "(*.yaml) in the graph folder", "empty"))
-            compiled: Compiled | None = None
-            if st.complete and not problems:
-                compiled = Compiled([], sorted(st.entities, key=lambda e: e.id), onto,
-                                    count=st.count)
-                if html and fork:  # validation leaves valid entities as they are: the map can
-                    _remember_pinyin(st.pinyin)  # start now, and is thrown away on problems
-                    html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True,
-                                        layout=(out_dir, tmp))
-            try:
-                problems.extend(validate_links(st.entities, onto))  # the rest is done
-            except BaseException:
-                if html_job is not None:
-                    html_job.cancel()
-                raise
-            if problems:
-                if html_job is not None:
-                    html_job.cancel()
-                raise ValidationFailed(sorted(set(problems)))
-            incremental.finish_stream(st, tmp)
-            if compiled is None:  # an id differs from its file name, or a file did not
-                compiled = compile_entities(st.entities, onto)  # compile on its own
-                (tmp / "ecosystem.nt").write_text(to_ntriples(compiled.triples),
-                                                  encoding="utf-8")
-                (tmp / "ecosystem.ttl").write_text(to_turtle(compiled.triples),
-                                                   encoding="utf-8")
-                (tmp / "ecosystem.jsonld").write_text(to_jsonld(compiled.triples),
-                                                      encoding="utf-8")
-            summ = summary(compiled)
-            if html and html_job is None:
-                html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=fork,
+        try:
+            compiled, summ = _attempt(graph_dir, out_dir, onto, paths, rels, list(problems),
+                                      html, before_swap, lock, use_cache=True)
+        except incremental.CacheUnusable:  # damaged: start again without it
+            compiled, summ = _attempt(graph_dir, out_dir, onto, paths, rels, problems, html,
+                                      before_swap, lock, use_cache=False)
+    return compiled, summ, skipped
+
+
+def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], rels: list[str],
+             problems: list[Problem], html: bool, before_swap: Callable[[Path], None] | None,
+             lock: _OutputLock, *, use_cache: bool) -> tuple[Compiled, dict[str, object]]:
+    """One try at building into a fresh folder and swapping it in (the first uses the cache;
+    a cache found damaged on the way raises :class:`~ecosystem_kg.incremental.CacheUnusable`,
+    and the build starts again without it)."""
+    from . import incremental
+    from .index import INDEX_NAME, write_index
+
+    tmp = lock.fresh_dir("tmp")
+    html_job: _HtmlJob | None = None
+    st: incremental.Streamed | None = None
+    fork = len(paths) >= incremental.parallel_min()
+    defer = html and fork  # the map starts as soon as the entities are in; index rows
+    try:                   # and output files are finished beside it
+        st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp, rels=rels,
+                                      defer=defer, use_cache=use_cache)
+        problems.extend(st.problems)
+        if not paths and not problems:
+            problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files "
+                                    "(*.yaml) in the graph folder", "empty"))
+        compiled: Compiled | None = None
+        if st.complete and not problems:
+            compiled = Compiled([], sorted(st.entities, key=lambda e: e.id), onto,
+                                count=st.count)
+            if html and fork:  # validation leaves valid entities as they are: the map can
+                _remember_pinyin(st.pinyin)  # start now, and is thrown away on problems
+                html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True,
                                     layout=(out_dir, tmp))
-            if not st.complete:
-                (tmp / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
-            meta = {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)}
-            if st.index is not None:
-                st.index.finish(meta)
-                st.index = None
-            else:
-                write_index(compiled, tmp / INDEX_NAME, meta, graph_dir)
-            (tmp / "summary.json").write_text(
-                json.dumps(summ, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-                encoding="utf-8")
-            (tmp / MARKER).write_text("ecosystem-kg build output; replaced whole by "
-                                      "`ekg build`\n", encoding="utf-8")
-            incremental.save(tmp, onto, graph_dir, st)
-            if html_job is not None:
-                html_job.wait()
-            if before_swap is not None:
-                before_swap(tmp)
-            _swap(tmp, out_dir, lock)
+        try:
+            problems.extend(validate_links(st.entities, onto))  # the rest is done
         except BaseException:
             if html_job is not None:
                 html_job.cancel()
-            if st is not None:
-                incremental.abandon_stream(st, tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
             raise
-    return compiled, summ, skipped
+        if problems:
+            if html_job is not None:
+                html_job.cancel()
+            raise ValidationFailed(sorted(set(problems)))
+        incremental.finish_stream(st, tmp)
+        if compiled is None:  # an id differs from its file name, or a file did not
+            compiled = compile_entities(st.entities, onto)  # compile on its own
+            (tmp / "ecosystem.nt").write_text(to_ntriples(compiled.triples),
+                                              encoding="utf-8")
+            (tmp / "ecosystem.ttl").write_text(to_turtle(compiled.triples),
+                                               encoding="utf-8")
+            (tmp / "ecosystem.jsonld").write_text(to_jsonld(compiled.triples),
+                                                  encoding="utf-8")
+        summ = summary(compiled)
+        if html and html_job is None:
+            html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=fork,
+                                layout=(out_dir, tmp))
+        if not st.complete:
+            (tmp / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
+        meta = {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)}
+        if st.index is not None:
+            st.index.finish(meta)
+            st.index = None
+        else:
+            write_index(compiled, tmp / INDEX_NAME, meta, graph_dir)
+        (tmp / "summary.json").write_text(
+            json.dumps(summ, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+            encoding="utf-8")
+        (tmp / MARKER).write_text("ecosystem-kg build output; replaced whole by "
+                                  "`ekg build`\n", encoding="utf-8")
+        incremental.save(tmp, onto, graph_dir, st)
+        if html_job is not None:
+            html_job.wait()
+        if before_swap is not None:
+            before_swap(tmp)
+        _swap(tmp, out_dir, lock)
+    except BaseException:
+        if html_job is not None:
+            html_job.cancel()
+        if st is not None:
+            incremental.abandon_stream(st, tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return compiled, summ
 
 
 def _remember_pinyin(keys: dict[str, str]) -> None:

@@ -479,6 +479,8 @@ class LayoutCache:
                 xy = array("d")
                 xy.frombytes(data[len(key):])
                 if all(math.isfinite(v) for v in xy):
+                    if self.write is not None and self.write != self.read:
+                        self.write.write_bytes(data)  # kept for the build after this one
                     return list(zip(xy[0::2], xy[1::2], strict=True))
         positions = _layout(n, links)
         if self.write is not None:
