@@ -267,22 +267,38 @@ class IndexChild:
         self.proc.start()
         child_conn.close()
         self.batch: list[tuple[Span | None, bytes]] = []
+        self.stopped = False  # the child stopped early: :meth:`finish` says why
+
+    def _send(self, msg: object) -> None:
+        if not self.stopped:
+            try:
+                self.conn.send(msg)
+            except OSError:
+                self.stopped = True
 
     def add(self, cached: Span | None, rows: bytes) -> None:
         """One entity's rows: where they lie in the previous cache, or pickled here."""
         self.batch.append((cached, b"" if cached is not None else rows))
         if len(self.batch) >= self.BATCH:
-            self.conn.send(self.batch)
+            self._send(self.batch)
             self.batch = []
+
+    def prepare(self) -> None:
+        """Every row is sent: the child makes the tables and indexes while this process goes
+        on (:meth:`IndexWriter.prepare`)."""
+        if self.batch:
+            self._send(self.batch)
+            self.batch = []
+        self._send(("prepare", None))
 
     def finish(self, meta: dict[str, str]) -> None:
         """:meth:`IndexWriter.finish` in the child; raises what the child met."""
+        if self.batch:
+            self._send(self.batch)
+            self.batch = []
+        self._send(("finish", meta))
         try:
-            if self.batch:
-                self.conn.send(self.batch)
-                self.batch = []
-            self.conn.send(("finish", meta))
-            error = self.conn.recv()
+            error = self.conn.recv()  # the child's answer, or why it stopped
         except (EOFError, OSError):
             error = OSError("the process writing index.sqlite died")
         self.proc.join()
@@ -312,6 +328,9 @@ def _index_child(conn: Any, parent_end: Any, parent: int, path: Path, onto: Onto
                         os._exit(1)
                 msg = conn.recv()
                 if isinstance(msg, tuple):
+                    if msg[0] == "prepare":
+                        writer.prepare()
+                        continue
                     writer.finish(msg[1])
                     break
                 for cached, rows in msg:
@@ -622,6 +641,8 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                 else:
                     st.complete = False
             st.entries[shown[i]] = (sha, bspan, rspan, new_spans)
+        if child is not None and st.complete:
+            child.prepare()  # beside the checks across files
     st.entities = [e for e in entities if e is not None]
 
 

@@ -189,6 +189,7 @@ class IndexWriter:
                     'date TEXT, start TEXT, "end" TEXT, doc TEXT)')
         _ontology_rows(con, onto)
         self.onto = onto
+        self.prepared = False
         self.ents: list[tuple[Any, ...]] = []
         self.sources: list[tuple[Any, ...]] = []
         self.names: list[tuple[str, str, str, str]] = []
@@ -214,20 +215,29 @@ class IndexWriter:
         con.executemany("INSERT INTO edge_in VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.edges)
         self.ents, self.sources, self.names, self.edges = [], [], [], []
 
-    def finish(self, meta: dict[str, str]) -> None:
+    def prepare(self) -> None:
+        """All but the meta rows (they hold the build's summary, known last): names and edges
+        copied in sorted order, indexes made. :meth:`finish` calls it if nobody did."""
+        if self.prepared:
+            return
         self._flush()
         con = self.con
+        con.execute("INSERT INTO name SELECT DISTINCT key, id, kind, text FROM name_in "
+                    "ORDER BY key, id, kind, text")
+        con.execute("INSERT INTO edge SELECT * FROM edge_in ORDER BY stmt")
+        con.execute("DROP TABLE name_in")
+        con.execute("DROP TABLE edge_in")
+        con.executescript(INDEXES)
+        self.prepared = True
+
+    def finish(self, meta: dict[str, str]) -> None:
+        con = self.con
         try:
+            self.prepare()
             rows_meta = dict(meta)
             rows_meta["format"] = FORMAT_VERSION
             rows_meta["ontology"] = self.onto.fingerprint
             con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(rows_meta.items()))
-            con.execute("INSERT INTO name SELECT DISTINCT key, id, kind, text FROM name_in "
-                        "ORDER BY key, id, kind, text")
-            con.execute("INSERT INTO edge SELECT * FROM edge_in ORDER BY stmt")
-            con.execute("DROP TABLE name_in")
-            con.execute("DROP TABLE edge_in")
-            con.executescript(INDEXES)
             con.commit()
         finally:
             con.close()
