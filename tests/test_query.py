@@ -81,25 +81,34 @@ def test_find_prefers_matches_and_falls_back_to_close_spellings(
     assert eid in {h["id"] for h in close}
 
 
-@pytest.mark.parametrize("files", [50, 2100])  # below and above the threaded stat
-def test_newest_mtime_sees_every_file(tmp_path: Any, files: int) -> None:
+@pytest.mark.parametrize("way", ["relative to each folder", "by whole path"])
+def test_newest_mtime_sees_every_file(tmp_path: Any, way: str) -> None:
     import os
 
-    from ecosystem_kg.query import newest_mtime
+    from ecosystem_kg import query
+
+    def newest(folder: Any) -> float:
+        if way == "by whole path":
+            return query._newest_by_path((folder,))
+        return query.newest_mtime(folder)
 
     sub = tmp_path / "g" / "companies"
+    deep = tmp_path / "g" / "places" / "cities"
     sub.mkdir(parents=True)
-    paths = [sub / f"e{i:05d}.yaml" for i in range(files)]
+    deep.mkdir(parents=True)
+    paths = [sub / f"e{i:05d}.yaml" for i in range(300)] + [deep / "shanghai.yaml"]
     for p in paths:
         p.write_text("id: x\n")
         os.utime(p, (1_000_000, 1_000_000))
     hidden = tmp_path / "g" / ".cache"
     hidden.write_text("")
     os.utime(hidden, (9_000_000, 9_000_000))  # hidden files do not count
-    os.utime(sub, (1_000_000, 1_000_000))
-    os.utime(tmp_path / "g", (1_000_000, 1_000_000))
-    assert newest_mtime(tmp_path / "g") == 1_000_000
-    for k in (files - 1, files // 2, 0):  # in either thread's half
+    for d in (sub, deep, deep.parent, tmp_path / "g"):
+        os.utime(d, (1_000_000, 1_000_000))
+    assert newest(tmp_path / "g") == 1_000_000
+    for k in (len(paths) - 1, len(paths) // 2, 0):
         os.utime(paths[k], (2_000_000 + k, 2_000_000 + k))
-        assert newest_mtime(tmp_path / "g") == 2_000_000 + k
+        assert newest(tmp_path / "g") == 2_000_000 + k
         os.utime(paths[k], (1_000_000, 1_000_000))
+    os.utime(deep, (3_000_000, 3_000_000))  # a folder's own time counts (a file removed)
+    assert newest(tmp_path / "g") == 3_000_000

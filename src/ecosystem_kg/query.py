@@ -24,10 +24,46 @@ KIND_SCORE = {"id": 100.0, "name": 100.0, "alias": 95.0, "pinyin": 90.0}
 
 def newest_mtime(*folders: Path) -> float:
     """The latest modification time of any file or folder below the given folders (hidden
-    ones skipped). Folders are listed first, then the files are stat'ed; with many files, on
-    two threads (``stat`` releases the GIL, so the calls overlap)."""
+    ones skipped). Each folder is opened once and its files are stat'ed relative to it (the
+    kernel then looks up one name per file, not the whole path)."""
+    if os.stat not in os.supports_dir_fd or os.scandir not in os.supports_fd:
+        return _newest_by_path(folders)  # pragma: no cover - not on Linux or macOS
     newest = 0.0
-    files: list[str] = []
+    stat = os.stat
+    stack = [str(f) for f in folders if f.exists()]
+    while stack:
+        d = stack.pop()
+        try:
+            fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            continue
+        try:
+            newest = max(newest, os.fstat(fd).st_mtime)
+            names = []
+            with os.scandir(fd) as it:
+                for entry in it:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(os.path.join(d, entry.name))
+                    else:
+                        names.append(entry.name)
+            for name in names:
+                try:
+                    m = stat(name, dir_fd=fd).st_mtime
+                except OSError:  # removed meanwhile: the folder's own time has changed
+                    continue
+                if m > newest:
+                    newest = m
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return newest
+
+
+def _newest_by_path(folders: tuple[Path, ...]) -> float:
+    newest = 0.0
     stack = [str(f) for f in folders if f.exists()]
     while stack:
         d = stack.pop()
@@ -40,34 +76,12 @@ def newest_mtime(*folders: Path) -> float:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
                     else:
-                        files.append(entry.path)
+                        try:
+                            newest = max(newest, os.stat(entry.path).st_mtime)
+                        except OSError:
+                            continue
         except OSError:
             continue
-    if len(files) < _THREADED_STAT_MIN:
-        return max(newest, _newest_of(files))
-    import threading
-
-    half: list[float] = [0.0]
-    t = threading.Thread(target=lambda: half.__setitem__(0, _newest_of(files[1::2])))
-    t.start()
-    mine = _newest_of(files[::2])
-    t.join()
-    return max(newest, mine, half[0])
-
-
-_THREADED_STAT_MIN = 2000
-
-
-def _newest_of(paths: list[str]) -> float:
-    newest = 0.0
-    stat = os.stat
-    for p in paths:
-        try:
-            m = stat(p).st_mtime
-        except OSError:  # removed meanwhile: the folder's own time has changed
-            continue
-        if m > newest:
-            newest = m
     return newest
 
 
