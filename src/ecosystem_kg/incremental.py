@@ -176,12 +176,6 @@ def _sha1_of(path: Path) -> str | None:
         return None
 
 
-def _hashes(paths: list[Path]) -> list[str | None]:
-    """SHA-1 of each file's bytes (None if unreadable). In one thread: with a thread pool it
-    was four times slower here (small files: the threads mostly wait for each other)."""
-    return [_sha1_of(p) for p in paths]
-
-
 def _header(onto: Ontology, graph_dir: Path) -> dict[str, str]:
     return {"format": CACHE_FORMAT, "ekg": __version__, "ontology": onto.fingerprint,
             "graph": os.path.abspath(graph_dir), "cwd": os.getcwd()}
@@ -545,10 +539,9 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     old, old_edges_at = (read_cache(out_dir, header) if use_cache and out_dir.is_dir()
                          else ({}, 0))
     hits: dict[int, Entry] = {}
-    known = [(i, entry) for i in (order if old else ())
-             if (entry := old.get(shown[i])) is not None and entry[3] is not None]
-    for (i, entry), sha in zip(known, _hashes([paths[i] for i, _ in known]), strict=True):
-        if sha == entry[0]:
+    for i in order if old else ():
+        entry = old.get(shown[i])
+        if entry is not None and entry[3] is not None and _sha1_of(paths[i]) == entry[0]:
             hits[i] = entry
     todo = [i for i in order if i not in hits]
     st.parsed = len(todo)
@@ -607,14 +600,8 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                 bspan = writers[5].add(blob)
                 rspan = writers[5].add(rblob)
                 spans = None
-            try:
-                ent, problems, count, pinyin = (
-                    pickle.loads(blob) if hit is None
-                    else _CacheUnpickler(io.BytesIO(blob)).load())
-            except Exception as exc:
-                if hit is None:
-                    raise
-                raise CacheUnusable(str(exc)) from None
+            ent, problems, count, pinyin = (pickle.loads(blob) if hit is None
+                                            else _load_cached(blob))
             st.problems.extend(problems)
             new_spans = None
             if ent is not None:
