@@ -549,19 +549,17 @@ def _xml_attr(v: str) -> str:
 
 def graphml_node(e: Entity) -> str:
     """The GraphML node of an entity ("" for a source)."""
-    escape, quoteattr = _xml_text, _xml_attr
     if e.is_source:
         return ""
     vals = (e.type, e.name_zh, e.name_en, e.label, ";".join(e.aliases))
-    return (f"    <node id={quoteattr(e.id)}>"
-            + "".join(f'<data key="n_{k}">{escape(v)}</data>'
+    return (f"    <node id={_xml_attr(e.id)}>"
+            + "".join(f'<data key="n_{k}">{_xml_text(v)}</data>'
                       for k, v in zip(_GRAPHML_NODE_KEYS, vals, strict=True) if v)
             + "</node>\n")
 
 
 def graphml_edges(e: Entity, ids: set[str] | None = None) -> str:
     """The GraphML edges of an entity's relations (to entities in ``ids``, when given)."""
-    escape, quoteattr = _xml_text, _xml_attr
     if e.is_source:
         return ""
     out = []
@@ -570,9 +568,9 @@ def graphml_edges(e: Entity, ids: set[str] | None = None) -> str:
             continue
         key = relation_stmt_iri(e.id, r.rel, r.target, r.index)[len(STMT):]
         vals2 = (r.rel, r.date, r.start, r.end, r.role, ";".join(r.sources), r.note)
-        out.append(f"    <edge id={quoteattr(key)} source={quoteattr(e.id)} "
-                   f"target={quoteattr(r.target)}>")
-        out.extend(f'<data key="e_{k}">{escape(v)}</data>'
+        out.append(f"    <edge id={_xml_attr(key)} source={_xml_attr(e.id)} "
+                   f"target={_xml_attr(r.target)}>")
+        out.extend(f'<data key="e_{k}">{_xml_text(v)}</data>'
                    for k, v in zip(_GRAPHML_EDGE_KEYS, vals2, strict=True) if v)
         out.append("</edge>\n")
     return "".join(out)

@@ -24,30 +24,38 @@ KIND_SCORE = {"id": 100.0, "name": 100.0, "alias": 95.0, "pinyin": 90.0}
 
 def newest_mtime(*folders: Path) -> float:
     """The latest modification time of any file or folder below the given folders (hidden
-    ones skipped). Each folder is opened once and its files are stat'ed relative to it (the
-    kernel then looks up one name per file, not the whole path)."""
-    if os.stat not in os.supports_dir_fd or os.scandir not in os.supports_fd:
-        return _newest_by_path(folders)  # pragma: no cover - not on Linux or macOS
+    ones skipped). Where the system allows, each folder is opened once and its files are
+    stat'ed relative to it (the kernel then looks up one name per file, not the whole path)."""
+    return _newest(folders, relative=os.stat in os.supports_dir_fd
+                   and os.scandir in os.supports_fd)
+
+
+def _newest_by_path(folders: tuple[Path, ...]) -> float:
+    """:func:`newest_mtime` with every file stat'ed by its whole path."""
+    return _newest(folders, relative=False)
+
+
+def _newest(folders: tuple[Path, ...], *, relative: bool) -> float:
     newest = 0.0
     stat = os.stat
     stack = [str(f) for f in folders if f.exists()]
     while stack:
         d = stack.pop()
         try:
-            fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if relative else None
         except OSError:
             continue
         try:
-            newest = max(newest, os.fstat(fd).st_mtime)
+            newest = max(newest, stat(d if fd is None else fd).st_mtime)
             names = []
-            with os.scandir(fd) as it:
+            with os.scandir(d if fd is None else fd) as it:
                 for entry in it:
                     if entry.name.startswith("."):
                         continue
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(os.path.join(d, entry.name))
                     else:
-                        names.append(entry.name)
+                        names.append(entry.name if fd is not None else os.path.join(d, entry.name))
             for name in names:
                 try:
                     m = stat(name, dir_fd=fd).st_mtime
@@ -58,30 +66,8 @@ def newest_mtime(*folders: Path) -> float:
         except OSError:
             continue
         finally:
-            os.close(fd)
-    return newest
-
-
-def _newest_by_path(folders: tuple[Path, ...]) -> float:
-    newest = 0.0
-    stack = [str(f) for f in folders if f.exists()]
-    while stack:
-        d = stack.pop()
-        try:
-            newest = max(newest, os.stat(d).st_mtime)
-            with os.scandir(d) as it:
-                for entry in it:
-                    if entry.name.startswith("."):
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    else:
-                        try:
-                            newest = max(newest, os.stat(entry.path).st_mtime)
-                        except OSError:
-                            continue
-        except OSError:
-            continue
+            if fd is not None:
+                os.close(fd)
     return newest
 
 
