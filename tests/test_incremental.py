@@ -87,6 +87,25 @@ def test_rebuild_after_editing_one_file_equals_a_clean_build(
     assert outputs(out) == outputs(clean)
 
 
+def test_worker_processes_write_the_same_files_as_one_process(
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the workers' texts come through part files: none is left, and every file is the same
+    # (but the cache's list of files, which records the outputs' modification times)
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+                if p.is_file() and p.name != incremental.CACHE_FILE}
+
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
+    build(graph, tmp_path / "serial")
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "50")
+    build(graph, tmp_path / "parallel")
+    serial, parallel = files(tmp_path / "serial"), files(tmp_path / "parallel")
+    assert not [name for name in parallel if incremental.PART_PREFIX in name]
+    assert sorted(parallel) == sorted(serial)
+    for name in serial:  # outputs, index, cache and map layout
+        assert parallel[name] == serial[name], name
+
+
 def test_ontology_change_invalidates_the_cache(graph: Path, tmp_path: Path, mode: str,
                                                parsed: list[str]) -> None:
     onto = tmp_path / "ontology"

@@ -123,3 +123,26 @@ def test_graphml_escaping_equals_the_standard_library() -> None:
             text = "".join(chars)
             assert _xml_text(text) == escape(text)
             assert _xml_attr(text) == quoteattr(text)
+
+
+def test_edge_documents_equal_json_dumps() -> None:
+    from ecosystem_kg.errors import SourceLocation
+    from ecosystem_kg.index import edge_doc
+    from ecosystem_kg.load import Quantity, Relation
+
+    texts = ["", "plain", '引号"与\\反斜杠', "line\nbreak\ttab", "\u2028", "\x7f", "𝔘"]
+    here = SourceLocation("f")
+    amounts = [None, Quantity(12, "CNY-100M", here), Quantity(1.5, None, here),
+               Quantity("约10", "亿元", here)]
+    for note, role, amount in [(n, r, a) for n in texts for r in texts[:3] for a in amounts]:
+        r = Relation(rel="fundedBy", target="x", note=note or None, role=role or None,
+                     amount=amount, sources=[t for t in texts if t][:3])
+        doc: dict[str, Any] = {"sources": list(r.sources)}
+        if r.note:
+            doc["note"] = r.note
+        if r.role:
+            doc["role"] = r.role
+        if amount is not None:
+            doc["amount"] = {"value": amount.value, "unit": amount.unit}
+        assert edge_doc(r) == json.dumps(doc, ensure_ascii=False, sort_keys=True)
+        assert json.loads(edge_doc(r)) == doc

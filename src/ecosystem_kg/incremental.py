@@ -116,8 +116,76 @@ _NO_ROWS = pickle.dumps(None, PROTOCOL)
 _SHARED: dict[str, Any] = {}  # what forked workers inherit
 
 
-def _work(task: tuple[str, str, str]) -> Result:
-    return process_file(Path(task[0]), task[1], _SHARED["onto"], task[2])
+PART_PREFIX = ".part-"  # a worker's texts, copied into the outputs by the main process
+_SEPS = (b"", b"", JSONLD_SEP.encode(), b"", b"")  # between the texts, output by output
+# what a worker returns instead of a file's texts: its process id and where the five texts lie
+# in its part files
+Placed = tuple[int, Spans]
+_PARTS: dict[str, Any] = {}  # a worker's open part files and their sizes
+
+
+def _work_batch(tasks: list[tuple[str, str, str]]) -> list[tuple[str, bytes, bytes,
+                                                                  Placed | None]]:
+    """:func:`process_file` of consecutive files in a worker process. Their texts go to the
+    worker's own part files (one per output, in the folder ``_SHARED["parts"]``), each after
+    the output's separator, so that the main process copies runs of them with
+    ``copy_file_range`` instead of receiving them through a pipe."""
+    onto = _SHARED["onto"]
+    pid = os.getpid()
+    if _PARTS.get("pid") != pid:
+        folder = _SHARED["parts"]
+        _PARTS.update(pid=pid, fds=[os.open(os.path.join(folder, f"{PART_PREFIX}{pid}.{k}"),
+                                            os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                                    for k in range(5)], sizes=[0] * 5)
+    sizes: list[int] = _PARTS["sizes"]
+    bufs: list[list[bytes]] = [[], [], [], [], []]
+    out: list[tuple[str, bytes, bytes, Placed | None]] = []
+    for path, shown, rel in tasks:
+        sha, blob, rblob, texts = process_file(Path(path), shown, onto, rel)
+        placed: Placed | None = None
+        if texts is not None:
+            spans = []
+            for k in range(5):
+                sep, text = _SEPS[k], texts[k]
+                bufs[k].append(sep)
+                bufs[k].append(text)
+                spans.append((sizes[k] + len(sep), len(text)))
+                sizes[k] += len(sep) + len(text)
+            placed = (pid, (spans[0], spans[1], spans[2], spans[3], spans[4]))
+        out.append((sha, blob, rblob, placed))
+    for fd, buf in zip(_PARTS["fds"], bufs, strict=True):
+        view = memoryview(b"".join(buf))
+        while view:  # written before the results are sent: the main process copies them
+            view = view[os.write(fd, view):]
+    return out
+
+
+class _Parts:
+    """The main process's side of the workers' part files: opened when first named, removed
+    when the workers are done (the open descriptors keep them readable until closed)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.fds: dict[int, list[int]] = {}
+
+    def of(self, pid: int) -> list[int]:
+        fds = self.fds.get(pid)
+        if fds is None:
+            fds = self.fds[pid] = []
+            for k in range(5):
+                fds.append(os.open(self.folder / f"{PART_PREFIX}{pid}.{k}", os.O_RDONLY))
+        return fds
+
+    def unlink(self) -> None:
+        for p in self.folder.glob(PART_PREFIX + "*"):
+            p.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.unlink()
+        for fds in self.fds.values():
+            for fd in fds:
+                os.close(fd)
+        self.fds = {}
 
 
 def _parse_only(task: tuple[str, str]) -> bytes:
@@ -554,19 +622,25 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
         st.index = child = IndexChild(tmp / INDEX_NAME, onto, out_dir / _BLOBS_PATH)
     else:
         st.index = writer = IndexWriter(tmp / INDEX_NAME, onto)
+    parts: _Parts | None = None
     with ExitStack() as pool_stack:
-        results: Iterator[Result]
+        results: Iterator[tuple[str, bytes, bytes, Texts | None, Placed | None]]
         if workers > 1 and len(todo) >= parallel_min():
             import multiprocessing
 
-            _SHARED.update(onto=onto)
+            parts = _Parts(tmp)
+            stack.callback(parts.close)  # after the outputs are closed (copies are lazy)
+            _SHARED.update(onto=onto, parts=str(tmp))
             pool = pool_stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
-            results = pool.imap(_work, [(str(paths[i]), shown[i], rels[i]) for i in todo],
-                                chunk)
+            tasks = [(str(paths[i]), shown[i], rels[i]) for i in todo]
+            results = ((sha, blob, rblob, None, placed) for batch in pool.imap(
+                _work_batch, [tasks[j:j + chunk] for j in range(0, len(tasks), chunk)])
+                for sha, blob, rblob, placed in batch)
         else:
-            results = (process_file(paths[i], shown[i], onto, rels[i]) for i in todo)
+            results = ((*process_file(paths[i], shown[i], onto, rels[i]), None)
+                       for i in todo)
         srcs = [-1, -1, -1, -1, -1]
         old_blobs = -1
         if hits:
@@ -594,9 +668,9 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                 blob = os.pread(old_blobs, bspan[1], bspan[0])
                 bspan = writers[5].copy(old_blobs, bspan)
                 rspan = writers[5].copy(old_blobs, old_rspan)
-                texts = None
+                texts, placed = None, None
             else:
-                sha, blob, rblob, texts = next(results)
+                sha, blob, rblob, texts, placed = next(results)
                 bspan = writers[5].add(blob)
                 rspan = writers[5].add(rblob)
                 spans = None
@@ -608,9 +682,17 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                 entities[i] = ent
                 st.rel_paths[shown[i]] = rels[i]
                 if (st.complete and ent.id > prev
-                        and (texts is not None or spans is not None)):
+                        and (texts is not None or placed is not None or spans is not None)):
                     prev = ent.id
-                    if texts is not None:
+                    if placed is not None:  # in a worker's part files
+                        assert parts is not None
+                        src, sp = parts.of(placed[0]), placed[1]
+                        new_spans = (writers[0].copy(src[0], sp[0]),
+                                     writers[1].copy(src[1], sp[1]),
+                                     writers[2].copy(src[2], sp[2]),
+                                     writers[3].copy(src[3], sp[3]),
+                                     writers[4].copy(src[4], sp[4]))
+                    elif texts is not None:
                         new_spans = (writers[0].add(texts[0]), writers[1].add(texts[1]),
                                      writers[2].add(texts[2]), writers[3].add(texts[3]),
                                      writers[4].add(texts[4]))
@@ -639,6 +721,8 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             st.entries[shown[i]] = (sha, bspan, rspan, new_spans)
         if child is not None and st.complete:
             child.prepare()  # beside the checks across files
+    if parts is not None:  # the workers are gone: no part file is written or made any more
+        parts.unlink()
     st.entities = [e for e in entities if e is not None]
 
 

@@ -92,6 +92,25 @@ def graph_relative(file: str, graph_dir: Path | None) -> str:
     return rel.replace(os.sep, "/")
 
 
+_enc = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for str
+
+
+def edge_doc(r: Any) -> str:
+    """A relation's edge document: the text of ``json.dumps(doc, ensure_ascii=False,
+    sort_keys=True)`` for ``{"amount": ..., "note": ..., "role": ..., "sources": [...]}``
+    (amount, note and role when given), written directly: a build writes one per relation."""
+    parts = []
+    if r.amount is not None:
+        parts.append('"amount": ' + json.dumps({"value": r.amount.value, "unit": r.amount.unit},
+                                               ensure_ascii=False, sort_keys=True))
+    if r.note:
+        parts.append('"note": ' + _enc(r.note))
+    if r.role:
+        parts.append('"role": ' + _enc(r.role))
+    parts.append('"sources": [' + ", ".join(map(_enc, r.sources)) + "]")
+    return "{" + ", ".join(parts) + "}"
+
+
 IndexRows = tuple[tuple[Any, ...], list[tuple[str, str, str, str]] | None, list[tuple[Any, ...]]]
 
 
@@ -104,16 +123,8 @@ def entity_rows(e: Any, onto: Ontology, graph_dir: Path | None = None, *,
         return (e.id, json.dumps(doc, ensure_ascii=False, sort_keys=True)), None, []
     edges: list[tuple[Any, ...]] = []
     for r in e.relations:
-        stmt = relation_stmt_iri(e.id, r.rel, r.target, r.index)
-        doc2: dict[str, Any] = {"sources": list(r.sources)}
-        if r.note:
-            doc2["note"] = r.note
-        if r.role:
-            doc2["role"] = r.role
-        if r.amount is not None:
-            doc2["amount"] = {"value": r.amount.value, "unit": r.amount.unit}
-        edges.append((stmt, e.id, r.rel, r.target, r.date, r.start, r.end,
-                      json.dumps(doc2, ensure_ascii=False, sort_keys=True)))
+        edges.append((relation_stmt_iri(e.id, r.rel, r.target, r.index), e.id, r.rel,
+                      r.target, r.date, r.start, r.end, edge_doc(r)))
     row = (e.id, e.type, e.name_zh, e.name_en,
            json.dumps(entity_doc(e, onto, graph_dir, rel), ensure_ascii=False, sort_keys=True))
     return row, name_rows(e.id, e.name_zh, e.name_en, e.aliases), edges
