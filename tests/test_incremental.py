@@ -153,6 +153,54 @@ def test_file_made_invalid_after_a_cached_build_gives_the_same_located_error(
     assert not (tmp_path / "fresh").exists()
 
 
+def test_a_rebuild_checks_the_links_of_the_edited_file_only(
+        graph: Path, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecosystem_kg import validate
+
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    seen: list[str] = []
+    real = validate._check_links
+
+    def counting(ent: object, *args: object) -> None:
+        seen.append(ent.id)  # type: ignore[attr-defined]
+        real(ent, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validate, "_check_links", counting)
+    edited = first(graph, "companies")
+    edited.write_text(edited.read_text(encoding="utf-8").replace('en: "', 'en: "New ', 1),
+                      encoding="utf-8")
+    build(graph, out, html=False)
+    assert seen == [edited.stem]  # the other files' ids and types are as they were
+    seen.clear()
+    build(graph, tmp_path / "clean", html=False)
+    assert len(seen) == len(list(graph.rglob("*.yaml")))  # without a cache: every file
+
+
+@pytest.mark.parametrize("change", ["type", "delete"])
+def test_links_of_unchanged_files_are_checked_again_when_ids_or_types_change(
+        graph: Path, tmp_path: Path, mode: str, change: str) -> None:
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    target = graph / "organizations" / "hkex.yaml"
+    users = [p.name for p in sorted((graph / "companies").glob("*.yaml"))
+             if "to: hkex" in p.read_text(encoding="utf-8")]
+    assert users
+    if change == "type":  # the companies listed there now point to a university
+        text = target.read_text(encoding="utf-8")
+        target.write_text(text.replace("type: StockExchange", "type: University"),
+                          encoding="utf-8")
+    else:  # they point to nothing
+        target.unlink()
+    with pytest.raises(ValidationFailed) as cached:
+        build(graph, out, html=False)
+    with pytest.raises(ValidationFailed) as checked:
+        check(graph)
+    assert cached.value.report() == checked.value.report()
+    for name in users:  # files the rebuild took from its cache
+        assert name in cached.value.report()
+
+
 def test_deleting_a_file_removes_its_entity(graph: Path, tmp_path: Path, mode: str) -> None:
     src = first(graph, "sources").stem
     extra = graph / "places" / "lonely-town.yaml"

@@ -45,12 +45,12 @@ from .errors import Problem
 from .index import INDEX_NAME, IndexRows, IndexWriter, entity_rows
 from .load import Entity, display_paths, parse_entity, read_entity_file
 from .ontology import Ontology
-from .validate import validate_alone
+from .validate import universe, validate_alone
 
 CACHE_DIR = ".cache"
 CACHE_FILE = "files.pickle"  # per file: content hash, where its blob and texts lie
 BLOBS = "blobs.bin"  # per file: the pickled (entity, problems, triple count, pinyin keys), then
-CACHE_FORMAT = "2"  # the pickled index rows
+CACHE_FORMAT = "3"  # the pickled index rows
 STREAMED = ("ecosystem.nt", "ecosystem.ttl", "ecosystem.jsonld", "ecosystem.graphml")
 EDGES_PART = ".graphml-edges.part"  # GraphML edges follow all nodes: written aside, then appended
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
@@ -228,6 +228,8 @@ class Streamed:
     count: int = 0  # triples written
     edges_at: int = 0  # offset of the GraphML edges section
     complete: bool = True  # every entity's text was written, in id order
+    universe: str = ""  # digest of the entities' ids and types
+    checked: list[int] = field(default_factory=list)  # entities whose links need no check
     entries: dict[str, Entry] = field(default_factory=dict)
     parsed: int = 0  # files parsed (not taken from the cache)
     # what :func:`finish_stream` still has to do: index rows to add, output files to close
@@ -249,34 +251,35 @@ def _header(onto: Ontology, graph_dir: Path) -> dict[str, str]:
             "graph": os.path.abspath(graph_dir), "cwd": os.getcwd()}
 
 
-def read_cache(out_dir: Path, header: dict[str, str]) -> tuple[dict[str, Entry], int]:
-    """The previous build's entries and where its GraphML edges start, or nothing if they do
-    not fit this build."""
+def read_cache(out_dir: Path, header: dict[str, str]) -> tuple[dict[str, Entry], int, str]:
+    """The previous build's entries, where its GraphML edges start and the
+    :func:`~ecosystem_kg.validate.universe` its entities were checked in; or nothing if they
+    do not fit this build."""
     path = out_dir / CACHE_DIR / CACHE_FILE
     try:
         with open(path, "rb") as f:
             data = _CacheUnpickler(f).load()
         if data["header"] != header or set(data["stamps"]) != {*STREAMED, _BLOBS_PATH}:
-            return {}, 0
+            return {}, 0, ""
         for name, stamp in data["stamps"].items():
             if _stamp(out_dir / name) != stamp:  # changed since: the text may not be ours
-                return {}, 0
+                return {}, 0, ""
         entries: dict[str, Entry] = data["entries"]
-        return entries, int(data["edges_at"])
+        return entries, int(data["edges_at"]), str(data["universe"])
     except Exception:  # noqa: BLE001 - a missing or unreadable cache means a full build
-        return {}, 0
+        return {}, 0, ""
 
 
 _BLOBS_PATH = f"{CACHE_DIR}/{BLOBS}"
 
 
 def write_cache(folder: Path, header: dict[str, str], entries: dict[str, Entry],
-                edges_at: int) -> None:
+                edges_at: int, universe: str) -> None:
     stamps = {name: _stamp(folder / name) for name in (*STREAMED, _BLOBS_PATH)}
     (folder / CACHE_DIR).mkdir(exist_ok=True)
     with open(folder / CACHE_DIR / CACHE_FILE, "wb") as f:
         pickle.dump({"header": header, "stamps": stamps, "entries": entries,
-                     "edges_at": edges_at}, f, PROTOCOL)
+                     "edges_at": edges_at, "universe": universe}, f, PROTOCOL)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -604,8 +607,8 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     stems = [os.path.splitext(r.rpartition("/")[2])[0] for r in rels]
     order = sorted(range(len(paths)), key=lambda i: (stems[i], rels[i]))
     header = _header(onto, graph_dir)
-    old, old_edges_at = (read_cache(out_dir, header) if use_cache and out_dir.is_dir()
-                         else ({}, 0))
+    old, old_edges_at, old_universe = (read_cache(out_dir, header)
+                                       if use_cache and out_dir.is_dir() else ({}, 0, ""))
     hits: dict[int, Entry] = {}
     for i in order if old else ():
         entry = old.get(shown[i])
@@ -724,6 +727,14 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     if parts is not None:  # the workers are gone: no part file is written or made any more
         parts.unlink()
     st.entities = [e for e in entities if e is not None]
+    st.universe = universe(st.entities)
+    if old_universe == st.universe:  # the same ids and types as when the cached files passed
+        pos = 0                      # the checks across files: their links need no check
+        for i, e in enumerate(entities):
+            if e is not None:
+                if i in hits:
+                    st.checked.append(pos)
+                pos += 1
 
 
 def _abandon_index(st: Streamed, tmp: Path, *, failed: bool) -> None:
@@ -740,4 +751,4 @@ def save(folder: Path, onto: Ontology, graph_dir: Path, st: Streamed) -> None:
     entries: dict[str, Entry] = st.entries
     if not st.complete:
         entries = {k: (v[0], v[1], v[2], None) for k, v in st.entries.items()}
-    write_cache(folder, _header(onto, graph_dir), entries, st.edges_at)
+    write_cache(folder, _header(onto, graph_dir), entries, st.edges_at, st.universe)

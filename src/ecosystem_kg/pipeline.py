@@ -252,7 +252,7 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
                 html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True,
                                     layout=(out_dir, tmp))
         try:
-            problems.extend(validate_links(st.entities, onto))  # the rest is done
+            problems.extend(validate_links(st.entities, onto, checked=st.checked))
         except BaseException:
             if html_job is not None:
                 html_job.cancel()

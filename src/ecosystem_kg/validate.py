@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from difflib import get_close_matches
 from pathlib import PurePath
 from typing import Any
@@ -53,9 +54,14 @@ def validate_alone(ent: Entity, onto: Ontology, rel_path: str | None) -> list[Pr
     return problems
 
 
-def validate_links(entities: list[Entity], onto: Ontology) -> list[Problem]:
+def validate_links(entities: list[Entity], onto: Ontology, *,
+                   checked: Collection[int] = ()) -> list[Problem]:
     """The problems that depend on other entities: duplicate ids, references, ranges, cycles
-    (see :func:`validate_alone`)."""
+    (see :func:`validate_alone`).
+
+    ``checked``: positions in ``entities`` of entities whose references and ranges are known
+    to be right, because they passed these checks among entities with the same ids and types
+    (see :func:`universe`); they are not checked again."""
     problems: list[Problem] = []
     add = problems.append
     by_id: dict[str, Entity] = {}
@@ -69,10 +75,26 @@ def validate_links(entities: list[Entity], onto: Ontology) -> list[Problem]:
             continue
         by_id[ent.id] = ent
     sources = {e.id for e in entities if e.is_source}
-    for ent in entities:
-        _check_links(ent, onto, by_id, sources, add)
+    if checked:
+        skip = set(checked)
+        for i, ent in enumerate(entities):
+            if i not in skip:
+                _check_links(ent, onto, by_id, sources, add)
+    else:
+        for ent in entities:
+            _check_links(ent, onto, by_id, sources, add)
     _check_cycles(entities, by_id, add)
     return problems
+
+
+def universe(entities: list[Entity]) -> str:
+    """A digest of every entity's id and type: what the reference and range checks of one
+    entity depend on, besides the entity itself and the ontology."""
+    digest = hashlib.sha1()
+    for key in sorted(e.id + "\t" + e.type for e in entities):
+        digest.update(key.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def _check_entity(ent: Entity, onto: Ontology, rel_paths: dict[str, str] | None, add: Any
