@@ -424,3 +424,14 @@ def test_paths_in_messages_are_the_same_by_the_quick_way(tmp_path: Path, where: 
         paths, rels, _ = entity_files(g)
         assert len(rels) == 4
         assert display_paths(g, rels) == [display_path(g / r, g) for r in rels]
+
+
+def test_entities_come_back_from_the_cache_unchanged(graph: Path) -> None:
+    import pickle
+
+    loaded = check(graph)
+    for ent in loaded.entities:
+        blob = pickle.dumps(ent, incremental.PROTOCOL)
+        back = incremental._load_cached(blob)  # the cache's restricted unpickler
+        assert back == ent and type(back) is type(ent)
+        assert [type(r) for r in back.relations] == [type(r) for r in ent.relations]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import Problem, SourceLocation
 from .yamlio import MAX_FILE_BYTES, LList, LMap, YamlFileError, decode, load_yaml
@@ -27,6 +28,25 @@ FACT_FIELDS = ("value", "unit", "date", "start", "end", "source", "note")
 SOURCE_TYPE = "Source"
 
 
+_C = TypeVar("_C", bound=type)
+
+
+def _pickled_by_fields(cls: _C) -> _C:
+    """Pickle instances as ``cls(*fields)``: one call each way, where a slotted dataclass's
+    own state functions loop over its fields in Python (a build pickles every entity once,
+    and a rebuild unpickles them all from the cache)."""
+    names = [f.name for f in fields(cls)]
+    assert len(names) > 1  # (attrgetter of one name gives the value, not a tuple)
+    get = attrgetter(*names)
+
+    def __reduce__(self: Any) -> tuple[type, tuple[Any, ...]]:
+        return cls, get(self)
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return cls
+
+
+@_pickled_by_fields
 @dataclass(slots=True)
 class Quantity:
     value: Any
@@ -48,6 +68,7 @@ class Dated:
     source_locs: list[SourceLocation] = field(default_factory=list)
 
 
+@_pickled_by_fields
 @dataclass(slots=True)
 class Fact(Dated):
     """One attribute value of an entity."""
@@ -61,6 +82,7 @@ class Fact(Dated):
     index: int = 0  # position among the entity's facts of this attribute (1-based)
 
 
+@_pickled_by_fields
 @dataclass(slots=True)
 class Relation(Dated):
     """One relation statement, written in the file of its subject."""
@@ -75,6 +97,7 @@ class Relation(Dated):
     index: int = 0  # position among the entity's relations with the same rel and target
 
 
+@_pickled_by_fields
 @dataclass(slots=True)
 class Entity:
     id: str
