@@ -146,3 +146,13 @@ def test_edge_documents_equal_json_dumps() -> None:
             doc["amount"] = {"value": amount.value, "unit": amount.unit}
         assert edge_doc(r) == json.dumps(doc, ensure_ascii=False, sort_keys=True)
         assert json.loads(edge_doc(r)) == doc
+
+
+def test_jsonld_members_with_one_key_are_ordered_by_value() -> None:
+    # two predicates that compact to the same key ("id:p"): rare, but the text stays the same
+    # whatever order the triples come in
+    s = B + "y"
+    triples = [(s, "id:p", ("l", "b", "", "")), (s, B + "p", ("l", "a", "", ""))]
+    expected = ['{"@id":"id:y","id:p":[{"@value":"a"}],"id:p":[{"@value":"b"}]}']
+    assert jsonld_nodes(triples) == expected
+    assert jsonld_nodes(triples[::-1]) == expected

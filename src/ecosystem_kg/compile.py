@@ -335,20 +335,37 @@ def to_turtle(triples: Iterable[Triple]) -> str:
     return TURTLE_HEAD + turtle_body(triples)
 
 
+# A subject's predicates, as grouped, -> their Turtle order with the text that starts each
+# (the same few groups of predicates come back for every entity and statement)
+_TTL_ORDER: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+
+
+def _ttl_order(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    order = tuple((p, _pred_ttl(p)) for p in sorted(keys, key=_pred_key))
+    if len(_TTL_ORDER) >= 4096:
+        _TTL_ORDER.clear()
+    _TTL_ORDER[keys] = order
+    return order
+
+
 def turtle_body(triples: Iterable[Triple] | Groups) -> str:
     """The subject blocks of :func:`to_turtle`, without the prefixes."""
     out: list[str] = []
     term = _term_ttl
+    orders = _TTL_ORDER
+    n_stmt = len(STMT)  # statement IRIs hold a '/' after the prefix: no prefixed name
     groups = triples if isinstance(triples, dict) else by_subject(triples)
     for s, preds in groups.items():
+        keys = tuple(preds)
         parts = []
-        for p in sorted(preds, key=_pred_key):
+        for p, head in orders.get(keys) or _ttl_order(keys):
             objs = preds[p]
             if len(objs) == 1:
-                parts.append(_pred_ttl(p) + term(objs[0]))
+                parts.append(head + term(objs[0]))
             else:
-                parts.append(_pred_ttl(p) + " ,\n        ".join(sorted({term(o) for o in objs})))
-        out.append(_qname(s) + "\n" + " ;\n".join(parts) + " .\n\n")
+                parts.append(head + " ,\n        ".join(sorted({term(o) for o in objs})))
+        out.append(("<" + s + ">" if s.startswith(STMT) and "/" in s[n_stmt:] else _qname(s))
+                   + "\n" + " ;\n".join(parts) + " .\n\n")
     return "".join(out)
 
 
@@ -389,23 +406,72 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
     id, value, language and type), without building the dicts."""
     rdf_type = RDF + "type"
     enc = _enc_str
+    text = _jsonld_text
+    orders = _JSONLD_ORDER
+    n_stmt = len(STMT)
     lines = []
     groups = triples if isinstance(triples, dict) else by_subject(triples)
     for s, preds in groups.items():
-        members = [('"@id"', enc(_compact(s)))]
-        for p, objs in preds.items():
+        keys = tuple(preds)
+        order = orders.get(keys) or _jsonld_order(keys)
+        if order is _UNORDERED:  # (two predicates with one key: sorted by value too)
+            lines.append(_jsonld_node_sorting(s, preds))
+            continue
+        members = []
+        for p, key in order:
+            if not p:  # statement IRIs hold a '/' after the prefix: not compacted
+                members.append('"@id":' + enc(s if s.startswith(STMT) and "/" in s[n_stmt:]
+                                              else _compact(s)))
+                continue
+            objs = preds[p]
             if p == rdf_type:
                 types = sorted(_compact(o[1]) for o in objs if o[0] == "i")
-                members.append(('"@type"', "[" + ",".join(map(enc, types)) + "]"))
-                continue
-            if len(objs) == 1:
-                vals = _jsonld_text(objs[0])
+                members.append('"@type":[' + ",".join(map(enc, types)) + "]")
+            elif len(objs) == 1:
+                members.append(key + text(objs[0]) + "]")
             else:
-                vals = ",".join(v for _, v in sorted(_jsonld_keyed(o) for o in objs))
-            members.append((enc(_compact(p)), "[" + vals + "]"))
-        members.sort()
-        lines.append("{" + ",".join(k + ":" + v for k, v in members) + "}")
+                members.append(key + ",".join(v for _, v in sorted(_jsonld_keyed(o)
+                                                                   for o in objs)) + "]")
+        lines.append("{" + ",".join(members) + "}")
     return lines
+
+
+# A subject's predicates, as grouped, -> (predicate, '"key":[') in the order of their keys,
+# with ("", '"@id"') for the subject's own id
+_JSONLD_ORDER: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+_UNORDERED: tuple[tuple[str, str], ...] = (("", ""),)
+
+
+def _jsonld_order(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    rdf_type = RDF + "type"
+    named = [('"@id"', "")] + [('"@type"' if p == rdf_type else _enc_str(_compact(p)), p)
+                               for p in keys]
+    if len({k for k, _ in named}) < len(named):
+        order = _UNORDERED
+    else:
+        order = tuple((p, k + ":[") for k, p in sorted(named))
+    if len(_JSONLD_ORDER) >= 4096:
+        _JSONLD_ORDER.clear()
+    _JSONLD_ORDER[keys] = order
+    return order
+
+
+def _jsonld_node_sorting(s: str, preds: dict[str, list[Term]]) -> str:
+    rdf_type = RDF + "type"
+    enc = _enc_str
+    members = [('"@id"', enc(_compact(s)))]
+    for p, objs in preds.items():
+        if p == rdf_type:
+            types = sorted(_compact(o[1]) for o in objs if o[0] == "i")
+            members.append(('"@type"', "[" + ",".join(map(enc, types)) + "]"))
+            continue
+        if len(objs) == 1:
+            vals = _jsonld_text(objs[0])
+        else:
+            vals = ",".join(v for _, v in sorted(_jsonld_keyed(o) for o in objs))
+        members.append((enc(_compact(p)), "[" + vals + "]"))
+    members.sort()
+    return "{" + ",".join(k + ":" + v for k, v in members) + "}"
 
 
 _enc_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for str
@@ -421,10 +487,15 @@ def _jsonld_keyed(o: Term) -> tuple[tuple[str, str, str, str], str]:
     return ("", o[1], "", dtype), _jsonld_text(o)
 
 
+@lru_cache(maxsize=65536)
+def _jsonld_id(iri: str) -> str:
+    return '{"@id":' + _enc_str(_compact(iri)) + "}"
+
+
 def _jsonld_text(o: Term) -> str:
     enc = _enc_str
     if o[0] == "i":
-        return '{"@id":' + enc(_compact(o[1])) + "}"
+        return _jsonld_id(o[1])
     if o[2]:
         return '{"@language":' + enc(o[2]) + ',"@value":' + enc(o[1]) + "}"
     if o[3] and o[3] != _XSD_STRING:
