@@ -112,3 +112,30 @@ def test_newest_mtime_sees_every_file(tmp_path: Any, way: str) -> None:
         os.utime(paths[k], (1_000_000, 1_000_000))
     os.utime(deep, (3_000_000, 3_000_000))  # a folder's own time counts (a file removed)
     assert newest(tmp_path / "g") == 3_000_000
+
+
+def test_pinyin_keys_are_pypinyins_lazy_pinyin() -> None:
+    # the key is built word by word with a cache; it must be what lazy_pinyin gives for the
+    # whole text: polyphones read by their word (银行/行业), ü as v; none for text without Chinese
+    from pathlib import Path
+
+    import yaml
+    from pypinyin import lazy_pinyin
+
+    from ecosystem_kg.names import _CJK, normalize, pinyin_key
+
+    texts = {"银行", "行业", "重庆", "绿色", "女足", "长江存储", "AI芯片2024", "沐曦 MetaX",
+             "中芯国际（SMIC）", "〇", "乐乐", "朝阳", "略", "𠀀", "曦"}
+    for f in (Path(__file__).resolve().parent.parent / "graph").rglob("*.yaml"):
+        doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+        name = doc.get("name") or {}
+        texts.update(t for t in (name.get("zh"), doc.get("title"), *(doc.get("aliases") or []))
+                     if isinstance(t, str))
+    assert len(texts) > 100
+    for text in sorted(texts):
+        if _CJK.search(text):
+            assert pinyin_key(text) == normalize("".join(lazy_pinyin(text))), text
+        else:
+            assert pinyin_key(text) is None, text
+    assert pinyin_key("银行") == "yinhang" and pinyin_key("行业") == "hangye"
+    assert pinyin_key("MetaX") is None

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
+from itertools import chain
+from typing import Any
 
 _STRIP = re.compile(r"[\s\-_·・.,，、'\"“”‘’()（）《》<>\[\]【】「」:：/]+")
 
@@ -30,6 +34,29 @@ def pinyin_key(text: str) -> str | None:
     known = PINYIN_KEYS.get(text)
     if known is not None:
         return known
-    from pypinyin import lazy_pinyin
+    seg, word_pinyin = _pinyin_tools()
+    return normalize("".join([word_pinyin(w) for w in seg(text)]))
 
-    return normalize("".join(lazy_pinyin(text)))
+
+_TOOLS: list[Any] = []
+
+
+def _pinyin_tools() -> tuple[Callable[[str], list[str]], Callable[[str], str]]:
+    """pypinyin's ``lazy_pinyin(text)`` in two steps: the words it splits the text into, and
+    the pinyin of one word, which depends on nothing else (so it is cached: names share
+    words such as 科技 or 智能)."""
+    if not _TOOLS:
+        from pypinyin import Style
+        from pypinyin.converter import UltimateConverter
+        from pypinyin.core import Pinyin
+
+        converter = UltimateConverter(v_to_u=False, neutral_tone_with_five=False,
+                                      tone_sandhi=False)  # what lazy_pinyin uses
+
+        @lru_cache(maxsize=1 << 16)
+        def word_pinyin(word: str) -> str:
+            return "".join(chain.from_iterable(
+                converter.convert(word, Style.NORMAL, False, "default", strict=True)))
+
+        _TOOLS.extend((Pinyin(converter).seg, word_pinyin))
+    return _TOOLS[0], _TOOLS[1]
