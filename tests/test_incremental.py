@@ -435,3 +435,29 @@ def test_entities_come_back_from_the_cache_unchanged(graph: Path) -> None:
         back = incremental._load_cached(blob)  # the cache's restricted unpickler
         assert back == ent and type(back) is type(ent)
         assert [type(r) for r in back.relations] == [type(r) for r in ent.relations]
+
+
+def test_a_rebuild_reads_the_ontology_from_the_previous_build(graph: Path,
+                                                             tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    cached = list((out / incremental.CACHE_DIR).glob("ontology-*.json"))
+    assert len(cached) == 1
+    code = ("import sys; from pathlib import Path; from ecosystem_kg.pipeline import build; "
+            f"build(Path({str(graph)!r}), Path({str(out)!r}), html=False); "
+            "print('rdflib' in sys.modules)")
+
+    def rebuild() -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert rebuild() == "False"  # the ontology came from the cache: no Turtle parsed
+    clean = tmp_path / "clean"
+    build(graph, clean, html=False)
+    assert outputs(out) == outputs(clean)
+    cached[0].write_text("{not json", encoding="utf-8")  # damaged: parsed again
+    assert rebuild() == "True"
+    assert outputs(out) == outputs(clean)

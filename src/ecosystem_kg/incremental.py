@@ -44,7 +44,7 @@ from .compile import (
 from .errors import Problem
 from .index import INDEX_NAME, IndexRows, IndexWriter, entity_rows
 from .load import Entity, display_paths, parse_entity, read_entity_file
-from .ontology import Ontology
+from .ontology import Ontology, save_ontology
 from .validate import universe, validate_alone
 
 CACHE_DIR = ".cache"
@@ -752,3 +752,4 @@ def save(folder: Path, onto: Ontology, graph_dir: Path, st: Streamed) -> None:
     if not st.complete:
         entries = {k: (v[0], v[1], v[2], None) for k, v in st.entries.items()}
     write_cache(folder, _header(onto, graph_dir), entries, st.edges_at, st.universe)
+    save_ontology(onto, folder / CACHE_DIR)

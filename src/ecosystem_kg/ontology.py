@@ -158,25 +158,39 @@ def fingerprint(onto_dir: Path) -> str:
     return h.hexdigest()
 
 
-def load_ontology(onto_dir: Path, cache_dir: Path | None = None) -> Ontology:
-    """Read the ontology, from a JSON cache keyed by the files' hash when one is given."""
+def load_ontology(onto_dir: Path, cache_dir: Path | None = None, *,
+                  save: bool = True) -> Ontology:
+    """Read the ontology, from a JSON cache keyed by the files' hash when one is given (and
+    write that cache when it was missing, unless ``save`` is false)."""
     fp = fingerprint(onto_dir)
-    cache = cache_dir / f"ontology-{fp[:16]}.json" if cache_dir else None
-    if cache is not None and cache.is_file():
-        try:
-            return Ontology.from_json(cache.read_text(encoding="utf-8"))
-        except (ValueError, KeyError, TypeError):
-            pass
-    onto = _parse(onto_dir, fp)
+    cache = cache_dir / _cache_name(fp) if cache_dir else None
     if cache is not None:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(onto.to_json(), encoding="utf-8")
-            tmp.replace(cache)
-        except OSError:
+            onto = Ontology.from_json(cache.read_text(encoding="utf-8"))
+            if onto.fingerprint == fp:
+                return onto
+        except (OSError, ValueError, KeyError, TypeError):
             pass
+    onto = _parse(onto_dir, fp)
+    if cache_dir is not None and save:
+        save_ontology(onto, cache_dir)
     return onto
+
+
+def _cache_name(fp: str) -> str:
+    return f"ontology-{fp[:16]}.json"
+
+
+def save_ontology(onto: Ontology, cache_dir: Path) -> None:
+    """Keep the parsed ontology in ``cache_dir`` for :func:`load_ontology` (best effort)."""
+    cache = cache_dir / _cache_name(onto.fingerprint)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(onto.to_json(), encoding="utf-8")
+        tmp.replace(cache)
+    except OSError:
+        pass
 
 
 def _parse(onto_dir: Path, fp: str) -> Ontology:
