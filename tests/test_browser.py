@@ -179,6 +179,28 @@ def test_draws_every_node_offline_without_errors(open_map: Any, shipped: Built) 
     assert p.outside == []
 
 
+def test_edges_are_the_relations_with_their_labels_and_arrows(open_map: Any,
+                                                              shipped: Built) -> None:
+    # the page makes the edge objects from compact [from, to, relation] positions
+    from ecosystem_kg import check
+
+    loaded = check(shipped.graph)
+    rels = loaded.ontology.relations
+    kept = {e.id for e in loaded.entities if not e.is_source}
+    expected = sorted((e.id, r.rel, r.target, rels[r.rel].label_zh or r.rel,
+                       "" if rels[r.rel].symmetric else "to")
+                      for e in loaded.entities for r in e.relations if r.target in kept)
+    p = open_map(shipped.html)
+    drawn = p.js("""() => window.ekgMap.edges.get().map(
+        e => [e.from, e.rel, e.to, e.label, e.arrows])""")
+    assert sorted(tuple(e) for e in drawn) == expected
+    assert any(arrows == "" for *_, arrows in expected)  # symmetric ones too
+    p.page.click("#lang")  # English labels after the switch
+    label = p.js("""() => window.ekgMap.edges.get().find(e => e.rel === 'located_in').label""")
+    assert label == rels["located_in"].label_en
+    assert p.errors == []
+
+
 def test_search_focuses_metax_and_panel_shows_sources(open_map: Any, shipped: Built) -> None:
     from ecosystem_kg.pipeline import compile_graph
 

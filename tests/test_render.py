@@ -42,8 +42,16 @@ def payload(html: str) -> dict[str, Any]:
     return data
 
 
+def vis_edges(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The drawn edges, as the page makes them from the [from, to, relation] positions."""
+    nodes, rels = data["nodes"], data["rels"]
+    return [{"from": nodes[a]["id"], "to": nodes[b]["id"], "rel": rels[r]["n"],
+             "label": rels[r]["zh"], "arrows": "" if rels[r]["sym"] else "to"}
+            for a, b, r in data["vis"]["edges"]]
+
+
 def edge_triples(data: dict[str, Any]) -> set[tuple[str, str, str]]:
-    return {(e["from"], e["rel"], e["to"]) for e in data["vis"]["edges"]}
+    return {(e["from"], e["rel"], e["to"]) for e in vis_edges(data)}
 
 
 # -- self-contained ------------------------------------------------------------------------
@@ -155,10 +163,10 @@ def test_nodes_edges_styles_and_labels(compiled: Compiled, html: str) -> None:
         assert (t["c"], t["sh"]) == (color, shape)
         assert groups[t["n"]]["shape"] == shape
         assert groups[t["n"]]["color"]["background"] == color
-    listed = next(e for e in data["vis"]["edges"] if e["rel"] == "listed_on")
+    listed = next(e for e in vis_edges(data) if e["rel"] == "listed_on")
     assert listed["label"] == onto.relations["listed_on"].label_zh
     assert listed["arrows"] == "to"
-    partner = next(e for e in data["vis"]["edges"] if e["rel"] == "partner_of")
+    partner = next(e for e in vis_edges(data) if e["rel"] == "partner_of")
     assert partner["arrows"] == ""  # symmetric: no direction to show
     sizes = {n["id"]: n["size"] for n in data["vis"]["nodes"]}
     assert sizes["metax"] > sizes["chen-weiliang"]  # size grows with degree
@@ -182,7 +190,7 @@ def test_panel_data_has_sources_dates_and_attributes(html: str) -> None:
     assert data["units"]["chip"] == ["片", "chips"]
     assert data["sources"]["news-a"] == {"t": "测试报道甲", "te": "Test report A",
                                          "p": "测试日报", "pe": "Test Daily", "d": "2026-01-09"}
-    i = next(i for i, e in enumerate(data["vis"]["edges"])
+    i = next(i for i, e in enumerate(vis_edges(data))
              if (e["from"], e["rel"]) == ("metax", "listed_on"))
     assert data["edges"][i] == {"d": "2025-12", "s": ["news-a", "news-b"],
                                 "n": "first-day gain of nearly 7x"}
@@ -315,7 +323,7 @@ def test_render_file_types_rels_and_output(graph_copy: Path, tmp_path: Path) -> 
     path2, _ = _render(graph_copy, tmp_path / "build", rels=["listed_on"])
     assert path2.name == "render-subset.html"
     data2 = payload(path2.read_text(encoding="utf-8"))
-    assert {e["rel"] for e in data2["vis"]["edges"]} == {"listed_on"}
+    assert {e["rel"] for e in vis_edges(data2)} == {"listed_on"}
     path3, _ = _render(graph_copy, tmp_path / "build", entity="metax", hops=3,
                        rels=["located_in"], output=tmp_path / "loc.html")
     ids = {n["id"] for n in payload(path3.read_text("utf-8"))["vis"]["nodes"]}

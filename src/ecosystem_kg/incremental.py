@@ -19,7 +19,7 @@ import hashlib
 import io
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -527,7 +527,8 @@ class _Writer:
 
 def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Path,
                  tmp: Path, *, workers: int | None = None, use_cache: bool = True,
-                 rels: list[str] | None = None, defer: bool = False) -> Streamed:
+                 rels: list[str] | None = None, defer: bool = False,
+                 while_parsing: Callable[[], object] | None = None) -> Streamed:
     """Load every file (cached, or parsed in parallel), check what each file decides alone
     (:func:`~ecosystem_kg.validate.validate_alone`) and write the RDF and GraphML outputs into
     ``tmp`` in id order. The checks across files come after; on problems ``tmp`` is thrown
@@ -536,12 +537,15 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
     ``defer``: leave adding the index rows and closing the output files to
     :func:`finish_stream` (or :func:`abandon_stream`), so that whatever needs only the
     entities (the map) can start first; otherwise they are done here.
+
+    ``while_parsing``: called once the worker processes have started (when they do), for work
+    this process can do while it waits for them (such as imports the steps after need).
     """
     st = Streamed()
     stack = ExitStack()
     try:
         _stream(st, stack, graph_dir, onto, paths, out_dir, tmp, workers, use_cache, rels,
-                defer)
+                defer, while_parsing)
     except BaseException:
         _abandon_index(st, tmp, failed=True)
         stack.close()
@@ -598,7 +602,8 @@ def _close(st: Streamed, tmp: Path) -> None:
 
 def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, paths: list[Path],
             out_dir: Path, tmp: Path, workers: int | None, use_cache: bool,
-            rels: list[str] | None, defer: bool) -> None:
+            rels: list[str] | None, defer: bool,
+            while_parsing: Callable[[], object] | None) -> None:
     if rels is None:
         rels = [p.relative_to(graph_dir).as_posix() for p in paths]
     shown = display_paths(graph_dir, rels)
@@ -641,6 +646,8 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             results = ((sha, blob, rblob, None, placed) for batch in pool.imap(
                 _work_batch, [tasks[j:j + chunk] for j in range(0, len(tasks), chunk)])
                 for sha, blob, rblob, placed in batch)
+            if while_parsing is not None:
+                while_parsing()
         else:
             results = ((*process_file(paths[i], shown[i], onto, rels[i]), None)
                        for i in todo)

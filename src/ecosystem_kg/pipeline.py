@@ -240,7 +240,8 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
     defer = html and fork  # the map starts as soon as the entities are in; index rows
     try:                   # and output files are finished beside it
         st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp, rels=rels,
-                                      defer=defer, use_cache=use_cache)
+                                      defer=defer, use_cache=use_cache,
+                                      while_parsing=_import_map_tools if defer else None)
         problems.extend(st.problems)
         if not paths and not problems:
             problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files "
@@ -303,6 +304,14 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return compiled, summ
+
+
+def _import_map_tools() -> None:
+    """What the map needs (pyvis imports IPython: about 0.2 s), imported while the workers
+    parse; the map's process, forked later, finds it loaded."""
+    import pyvis.network  # noqa: F401
+
+    from . import render  # noqa: F401
 
 
 def _remember_pinyin(keys: dict[str, str]) -> None:

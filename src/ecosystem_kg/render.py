@@ -280,13 +280,8 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
 
     rel_count: dict[str, int] = {}
     edges: list[dict[str, Any]] = []
-    vis_edges: list[dict[str, Any]] = []
-    for i, (s, rel, t, _, r) in enumerate(raw_edges):
+    for _, rel, _, _, r in raw_edges:
         rel_count[rel] = rel_count.get(rel, 0) + 1
-        info = onto.relations[rel]
-        vis_edges.append({"id": i, "from": s, "to": t, "rel": rel,
-                          "label": info.label_zh or info.label_en or rel,
-                          "arrows": "" if info.symmetric else "to"})
         item = _dated(r)
         if r.role:
             item["ro"] = r.role
@@ -355,6 +350,10 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
         info = onto.relations[name]
         rels.append({"n": name, "zh": info.label_zh or name, "en": info.label_en or name,
                      "sym": info.symmetric, "cnt": rel_count[name]})
+    # the drawn edges as [from, to, relation]: positions in nodes and rels (the page makes
+    # vis-network's edge objects from them; written out, they were half the page)
+    rel_pos = {r["n"]: i for i, r in enumerate(rels)}
+    vis_edges = [[index[s], index[t], rel_pos[rel]] for s, rel, t, _, _ in raw_edges]
     attrs = {}
     for p in sorted(used_attrs):
         a = onto.attributes.get(p)
@@ -842,11 +841,17 @@ APP_JS = r"""
   function add(parent, child) { parent.appendChild(child); return child; }
 
   // ---- data ----------------------------------------------------------------------------
-  var N = D.nodes, E = D.edges, VN = D.vis.nodes, VE = D.vis.edges;
+  var N = D.nodes, E = D.edges, VN = D.vis.nodes;
   var idx = Object.create(null);
   var typeInfo = Object.create(null), relInfo = Object.create(null);
   D.types.forEach(function (t) { typeInfo[t.n] = t; });
   D.rels.forEach(function (r) { relInfo[r.n] = r; });
+  // edges come as [from, to, relation] (positions in N and D.rels)
+  var VE = D.vis.edges.map(function (t, i) {
+    var r = D.rels[t[2]];
+    return {id: i, from: N[t[0]].id, to: N[t[1]].id, rel: r.n, label: lang === "zh" ? r.zh : r.en,
+      arrows: r.sym ? "" : "to"};
+  });
   var outE = [], inE = [];
   N.forEach(function (n, i) { idx[n.id] = i; outE.push([]); inE.push([]); });
   VE.forEach(function (e, i) { outE[idx[e.from]].push(i); inE[idx[e.to]].push(i); });
