@@ -87,18 +87,20 @@ def test_rebuild_after_editing_one_file_equals_a_clean_build(
     assert outputs(out) == outputs(clean)
 
 
+@pytest.mark.parametrize("html", [True, False])
 def test_worker_processes_write_the_same_files_as_one_process(
-        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, html: bool) -> None:
     # the workers' texts come through part files: none is left, and every file is the same
-    # (but the cache's list of files, which records the outputs' modification times)
+    # (but the cache's list of files, which records the outputs' modification times); without
+    # a map, the index is written by a process of its own
     def files(folder: Path) -> dict[str, bytes]:
         return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
                 if p.is_file() and p.name != incremental.CACHE_FILE}
 
     monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
-    build(graph, tmp_path / "serial")
+    build(graph, tmp_path / "serial", html=html)
     monkeypatch.setenv("EKG_PARALLEL_MIN", "50")
-    build(graph, tmp_path / "parallel")
+    build(graph, tmp_path / "parallel", html=html)
     serial, parallel = files(tmp_path / "serial"), files(tmp_path / "parallel")
     assert not [name for name in parallel if incremental.PART_PREFIX in name]
     assert sorted(parallel) == sorted(serial)

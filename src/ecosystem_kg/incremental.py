@@ -323,9 +323,10 @@ def _load_cached(data: bytes) -> Any:
 
 class IndexChild:
     """Writes the index in a forked process, as :class:`~ecosystem_kg.index.IndexWriter` would
-    in this one: a rebuild's main process sends, in id order, where each unchanged file's rows
-    lie in the previous cache (the child reads them there) or the rows of a file parsed again.
-    The same rows in the same order make the same file."""
+    in this one: the main process sends, in id order, where each unchanged file's rows lie in
+    the previous cache (the child reads them there) or the rows of a file parsed now. The same
+    rows in the same order make the same file; the child makes the tables and indexes while
+    the main process checks the links."""
 
     BATCH = 2048
 
@@ -335,7 +336,7 @@ class IndexChild:
 
         return "fork" in multiprocessing.get_all_start_methods()
 
-    def __init__(self, path: Path, onto: Ontology, old_blobs: Path) -> None:
+    def __init__(self, path: Path, onto: Ontology, old_blobs: Path | None) -> None:
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork")
@@ -393,12 +394,12 @@ class IndexChild:
 
 
 def _index_child(conn: Any, parent_end: Any, parent: int, path: Path, onto: Ontology,
-                 old_blobs: Path) -> None:
+                 old_blobs: Path | None) -> None:
     parent_end.close()  # or the pipe would never report the parent gone
     error: BaseException | None = None
     try:
         writer = IndexWriter(path, onto)
-        fd = os.open(old_blobs, os.O_RDONLY)
+        fd = os.open(old_blobs, os.O_RDONLY) if old_blobs is not None else -1
         try:
             while True:
                 while not conn.poll(0.5):  # a killed build's child must not linger (it holds
@@ -416,7 +417,8 @@ def _index_child(conn: Any, parent_end: Any, parent: int, path: Path, onto: Onto
                     writer.add(pickle.loads(rows) if cached is None
                                else _load_cached(os.pread(fd, cached[1], cached[0])))
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
         error = exc
     try:
@@ -625,9 +627,13 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     entities: list[Entity | None] = [None] * len(paths)
     child: IndexChild | None = None
     writer: IndexWriter | None = None
-    if hits and workers > 1 and len(paths) >= parallel_min() and IndexChild.available():
-        # a rebuild: the index is written from the cached rows by a process of its own
-        st.index = child = IndexChild(tmp / INDEX_NAME, onto, out_dir / _BLOBS_PATH)
+    if ((hits or not defer) and workers > 1 and len(paths) >= parallel_min()
+            and IndexChild.available()):
+        # the index is written by a process of its own: on a rebuild from the cached rows;
+        # on a full build without a map, from the rows as they come (the map's process, when
+        # there is one, keeps the second core busy after the files are read)
+        st.index = child = IndexChild(tmp / INDEX_NAME, onto,
+                                      out_dir / _BLOBS_PATH if hits else None)
     else:
         st.index = writer = IndexWriter(tmp / INDEX_NAME, onto)
     parts: _Parts | None = None
