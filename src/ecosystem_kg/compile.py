@@ -413,10 +413,7 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
     groups = triples if isinstance(triples, dict) else by_subject(triples)
     for s, preds in groups.items():
         keys = tuple(preds)
-        order = orders.get(keys) or _jsonld_order(keys)
-        if order is _UNORDERED:  # (two predicates with one key: sorted by value too)
-            lines.append(_jsonld_node_sorting(s, preds))
-            continue
+        order, ordered = orders.get(keys) or _jsonld_order(keys)
         members = []
         for p, key in order:
             if not p:  # statement IRIs hold a '/' after the prefix: not compacted
@@ -432,46 +429,27 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
             else:
                 members.append(key + ",".join(v for _, v in sorted(_jsonld_keyed(o)
                                                                    for o in objs)) + "]")
+        if not ordered:  # two predicates with one key: sorted by their values too (a key
+            members.sort()  # ends with its quote, so the texts sort as (key, value) pairs)
         lines.append("{" + ",".join(members) + "}")
     return lines
 
 
 # A subject's predicates, as grouped, -> (predicate, '"key":[') in the order of their keys,
-# with ("", '"@id"') for the subject's own id
-_JSONLD_ORDER: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
-_UNORDERED: tuple[tuple[str, str], ...] = (("", ""),)
+# with ("", '"@id"') for the subject's own id; and whether that order is the members' order
+_JSONLD_ORDER: dict[tuple[str, ...], tuple[tuple[tuple[str, str], ...], bool]] = {}
 
 
-def _jsonld_order(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _jsonld_order(keys: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], bool]:
     rdf_type = RDF + "type"
     named = [('"@id"', "")] + [('"@type"' if p == rdf_type else _enc_str(_compact(p)), p)
                                for p in keys]
-    if len({k for k, _ in named}) < len(named):
-        order = _UNORDERED
-    else:
-        order = tuple((p, k + ":[") for k, p in sorted(named))
+    order = (tuple((p, k + ":[") for k, p in sorted(named)),
+             len({k for k, _ in named}) == len(named))
     if len(_JSONLD_ORDER) >= 4096:
         _JSONLD_ORDER.clear()
     _JSONLD_ORDER[keys] = order
     return order
-
-
-def _jsonld_node_sorting(s: str, preds: dict[str, list[Term]]) -> str:
-    rdf_type = RDF + "type"
-    enc = _enc_str
-    members = [('"@id"', enc(_compact(s)))]
-    for p, objs in preds.items():
-        if p == rdf_type:
-            types = sorted(_compact(o[1]) for o in objs if o[0] == "i")
-            members.append(('"@type"', "[" + ",".join(map(enc, types)) + "]"))
-            continue
-        if len(objs) == 1:
-            vals = _jsonld_text(objs[0])
-        else:
-            vals = ",".join(v for _, v in sorted(_jsonld_keyed(o) for o in objs))
-        members.append((enc(_compact(p)), "[" + vals + "]"))
-    members.sort()
-    return "{" + ",".join(k + ":" + v for k, v in members) + "}"
 
 
 _enc_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for str

@@ -2,9 +2,10 @@
 
 Loading one entity file depends on nothing but its bytes, the path shown in messages and the
 ontology; so do its triples, their N-Triples, Turtle and JSON-LD text, and its index rows. Each
-file is processed on its own (on every core when there are many files); the main process writes
-each file's RDF text straight into the new output files in id order, keeps the entities for
-validation (which needs them all) and records where each file's text lies in the outputs.
+file is processed on its own (on every core when there are many files: each worker appends its
+files' text to part files of its own); the main process puts each file's RDF text into the new
+output files in id order, keeps the entities for validation (which needs them all) and records
+where each file's text lies in the outputs.
 
 That record is the cache (``OUT/.cache/files.pickle``): the next build into the same folder
 parses only the files whose bytes changed and copies the text of the others from the previous
