@@ -75,13 +75,9 @@ def validate_links(entities: list[Entity], onto: Ontology, *,
             continue
         by_id[ent.id] = ent
     sources = {e.id for e in entities if e.is_source}
-    if checked:
-        skip = set(checked)
-        for i, ent in enumerate(entities):
-            if i not in skip:
-                _check_links(ent, onto, by_id, sources, add)
-    else:
-        for ent in entities:
+    skip = set(checked)
+    for i, ent in enumerate(entities):
+        if i not in skip:
             _check_links(ent, onto, by_id, sources, add)
     _check_cycles(entities, by_id, add)
     return problems
