@@ -463,3 +463,25 @@ def test_a_rebuild_reads_the_ontology_from_the_previous_build(graph: Path,
     cached[0].write_text("{not json", encoding="utf-8")  # damaged: parsed again
     assert rebuild() == "True"
     assert outputs(out) == outputs(clean)
+
+
+def test_an_edit_that_keeps_the_names_computes_no_pinyin(graph: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    build(graph, out, html=False)
+    edited = first(graph, "companies")
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(text.replace('en: "Synthetic ', 'en: "Edited synthetic ', 1),
+                      encoding="utf-8")
+    assert edited.read_text(encoding="utf-8") != text and 'zh: "' in text
+    code = ("import sys; from pathlib import Path; from ecosystem_kg.pipeline import build; "
+            f"build(Path({str(graph)!r}), Path({str(out)!r}), html=False); "
+            "print('pypinyin' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"  # the keys of its names came from the cache
+    clean = tmp_path / "clean"
+    build(graph, clean, html=False)
+    assert outputs(out) == outputs(clean)

@@ -302,10 +302,17 @@ def _tuple_new_only(obj: object, name: str) -> object:
     raise pickle.UnpicklingError(f"getattr({obj!r}, {name!r}) is not allowed in the cache")
 
 
+_FOUND: dict[tuple[str, str], Any] = {}  # the classes above, once looked up
+
+
 class _CacheUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        found = _FOUND.get((module, name))
+        if found is not None:
+            return found
         if (module, name) in _CACHE_CLASSES:
-            return super().find_class(module, name)
+            found = _FOUND[(module, name)] = super().find_class(module, name)
+            return found
         if (module, name) == ("builtins", "getattr"):
             return _tuple_new_only
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the build cache")
@@ -624,6 +631,9 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             hits[i] = entry
     todo = [i for i in order if i not in hits]
     st.parsed = len(todo)
+    if old and todo:
+        _known_pinyin([old[shown[i]][1] for i in todo if shown[i] in old],
+                      out_dir / _BLOBS_PATH)
     workers = worker_count() if workers is None else workers
     entities: list[Entity | None] = [None] * len(paths)
     child: IndexChild | None = None
@@ -749,6 +759,20 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                 if i in hits:
                     st.checked.append(pos)
                 pos += 1
+
+
+def _known_pinyin(blobs: list[Span], path: Path) -> None:
+    """The pinyin keys of the names the changed files had before: an edit that leaves the
+    names alone needs no pinyin computed (nor pypinyin loaded, about 0.15 s)."""
+    from .names import PINYIN_KEYS
+
+    try:
+        with open(path, "rb") as f:
+            for off, n in blobs:
+                f.seek(off)
+                PINYIN_KEYS.update(_load_cached(f.read(n))[3])
+    except OSError:  # the cache is read again below, and a damaged one is not used
+        pass
 
 
 def _abandon_index(st: Streamed, tmp: Path, *, failed: bool) -> None:
