@@ -335,30 +335,21 @@ def to_turtle(triples: Iterable[Triple]) -> str:
     return TURTLE_HEAD + turtle_body(triples)
 
 
-# A subject's predicates, as grouped, -> their Turtle order with the text that starts each
-# (the same few groups of predicates come back for every entity and statement)
-_TTL_ORDER: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
-
-
+@lru_cache(maxsize=4096)  # the same few groups of predicates come back for every statement
 def _ttl_order(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    order = tuple((p, _pred_ttl(p)) for p in sorted(keys, key=_pred_key))
-    if len(_TTL_ORDER) >= 4096:
-        _TTL_ORDER.clear()
-    _TTL_ORDER[keys] = order
-    return order
+    """A subject's predicates, as grouped -> their Turtle order, with the text starting each."""
+    return tuple((p, _pred_ttl(p)) for p in sorted(keys, key=_pred_key))
 
 
 def turtle_body(triples: Iterable[Triple] | Groups) -> str:
     """The subject blocks of :func:`to_turtle`, without the prefixes."""
     out: list[str] = []
     term = _term_ttl
-    orders = _TTL_ORDER
     n_stmt = len(STMT)  # statement IRIs hold a '/' after the prefix: no prefixed name
     groups = triples if isinstance(triples, dict) else by_subject(triples)
     for s, preds in groups.items():
-        keys = tuple(preds)
         parts = []
-        for p, head in orders.get(keys) or _ttl_order(keys):
+        for p, head in _ttl_order(tuple(preds)):
             objs = preds[p]
             if len(objs) == 1:
                 parts.append(head + term(objs[0]))
@@ -407,13 +398,11 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
     rdf_type = RDF + "type"
     enc = _enc_str
     text = _jsonld_text
-    orders = _JSONLD_ORDER
     n_stmt = len(STMT)
     lines = []
     groups = triples if isinstance(triples, dict) else by_subject(triples)
     for s, preds in groups.items():
-        keys = tuple(preds)
-        order, ordered = orders.get(keys) or _jsonld_order(keys)
+        order, ordered = _jsonld_order(tuple(preds))
         members = []
         for p, key in order:
             if not p:  # statement IRIs hold a '/' after the prefix: not compacted
@@ -435,21 +424,15 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
     return lines
 
 
-# A subject's predicates, as grouped, -> (predicate, '"key":[') in the order of their keys,
-# with ("", '"@id"') for the subject's own id; and whether that order is the members' order
-_JSONLD_ORDER: dict[tuple[str, ...], tuple[tuple[tuple[str, str], ...], bool]] = {}
-
-
+@lru_cache(maxsize=4096)
 def _jsonld_order(keys: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """A subject's predicates, as grouped -> (predicate, '"key":[') in the order of their keys,
+    with ("", '"@id"') for the subject's own id; and whether that is the members' order."""
     rdf_type = RDF + "type"
     named = [('"@id"', "")] + [('"@type"' if p == rdf_type else _enc_str(_compact(p)), p)
                                for p in keys]
-    order = (tuple((p, k + ":[") for k, p in sorted(named)),
-             len({k for k, _ in named}) == len(named))
-    if len(_JSONLD_ORDER) >= 4096:
-        _JSONLD_ORDER.clear()
-    _JSONLD_ORDER[keys] = order
-    return order
+    return (tuple((p, k + ":[") for k, p in sorted(named)),
+            len({k for k, _ in named}) == len(named))
 
 
 _enc_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for str

@@ -10,7 +10,6 @@ import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 from itertools import chain
-from typing import Any
 
 _STRIP = re.compile(r"[\s\-_·・.,，、'\"“”‘’()（）《》<>\[\]【】「」:：/]+")
 
@@ -38,25 +37,21 @@ def pinyin_key(text: str) -> str | None:
     return normalize("".join([word_pinyin(w) for w in seg(text)]))
 
 
-_TOOLS: list[Any] = []
-
-
+@lru_cache(maxsize=1)
 def _pinyin_tools() -> tuple[Callable[[str], list[str]], Callable[[str], str]]:
     """pypinyin's ``lazy_pinyin(text)`` in two steps: the words it splits the text into, and
     the pinyin of one word, which depends on nothing else (so it is cached: names share
     words such as 科技 or 智能)."""
-    if not _TOOLS:
-        from pypinyin import Style
-        from pypinyin.converter import UltimateConverter
-        from pypinyin.core import Pinyin
+    from pypinyin import Style
+    from pypinyin.converter import UltimateConverter
+    from pypinyin.core import Pinyin
 
-        converter = UltimateConverter(v_to_u=False, neutral_tone_with_five=False,
-                                      tone_sandhi=False)  # what lazy_pinyin uses
+    converter = UltimateConverter(v_to_u=False, neutral_tone_with_five=False,
+                                  tone_sandhi=False)  # what lazy_pinyin uses
 
-        @lru_cache(maxsize=1 << 16)
-        def word_pinyin(word: str) -> str:
-            return "".join(chain.from_iterable(
-                converter.convert(word, Style.NORMAL, False, "default", strict=True)))
+    @lru_cache(maxsize=1 << 16)
+    def word_pinyin(word: str) -> str:
+        return "".join(chain.from_iterable(
+            converter.convert(word, Style.NORMAL, False, "default", strict=True)))
 
-        _TOOLS.extend((Pinyin(converter).seg, word_pinyin))
-    return _TOOLS[0], _TOOLS[1]
+    return Pinyin(converter).seg, word_pinyin

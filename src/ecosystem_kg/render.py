@@ -849,7 +849,7 @@ APP_JS = r"""
   // edges come as [from, to, relation] (positions in N and D.rels)
   var VE = D.vis.edges.map(function (t, i) {
     var r = D.rels[t[2]];
-    return {id: i, from: N[t[0]].id, to: N[t[1]].id, rel: r.n, label: lang === "zh" ? r.zh : r.en,
+    return {id: i, from: N[t[0]].id, to: N[t[1]].id, rel: r.n, label: relLabel(r.n),
       arrows: r.sym ? "" : "to"};
   });
   var outE = [], inE = [];
