@@ -3,7 +3,9 @@ clean build, with worker processes or without."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from ecosystem_kg import incremental
 from ecosystem_kg.errors import ValidationFailed
 from ecosystem_kg.ontology import bundled_ontology_dir
-from ecosystem_kg.pipeline import OUTPUTS, build, check
+from ecosystem_kg.pipeline import MAP_FILE, OUTPUTS, build, check
 from ecosystem_kg.synth import synth
 
 N = 300
@@ -95,7 +97,7 @@ def test_worker_processes_write_the_same_files_as_one_process(
     # a map, the index is written by a process of its own
     def files(folder: Path) -> dict[str, bytes]:
         return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-                if p.is_file() and p.name != incremental.CACHE_FILE}
+                if p.is_file() and p.name not in (incremental.CACHE_FILE, MAP_FILE)}
 
     monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
     build(graph, tmp_path / "serial", html=html)
@@ -300,7 +302,7 @@ def test_a_poisoned_cache_never_runs_code(graph: Path, tmp_path: Path, parsed: l
     entries = pickle.loads(index_file.read_bytes())["entries"]
     assert good and entries
     blobs = cache / incremental.BLOBS
-    _sha, (off, n), _rows, _spans = next(iter(entries.values()))
+    _sha, (off, n), *_ = next(iter(entries.values()))
     evil = pickle.dumps(_Payload(marker))
     data = bytearray(blobs.read_bytes())
     assert len(evil) <= n
@@ -315,13 +317,13 @@ def test_a_poisoned_cache_never_runs_code(graph: Path, tmp_path: Path, parsed: l
     assert outputs(out) == outputs(clean)
 
 
-@pytest.mark.parametrize("blob", ["entity", "rows"])
 def test_a_poisoned_cache_blob_never_runs_code_in_a_rebuild_on_two_cores(
-        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blob: str) -> None:
-    """With worker processes, a rebuild's index is written by a process of its own from the
-    cached rows: a crafted rows blob is refused there too, and the build starts again without
-    the cache."""
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild reads the unchanged files' entities from the cache only when the edit needs
+    them: a crafted blob is carried along unread while it is not needed, and refused once it
+    is read (the build then starts again without the cache)."""
     import pickle
+    import re
 
     monkeypatch.setenv("EKG_PARALLEL_MIN", "50")
     out = tmp_path / "out"
@@ -329,8 +331,7 @@ def test_a_poisoned_cache_blob_never_runs_code_in_a_rebuild_on_two_cores(
     marker = tmp_path / "ran"
     cache = out / incremental.CACHE_DIR
     entries = pickle.loads((cache / incremental.CACHE_FILE).read_bytes())["entries"]
-    _sha, ent_span, rows_span, _spans = entries[sorted(entries)[len(entries) // 2]]
-    off, n = ent_span if blob == "entity" else rows_span
+    _sha, (off, n), *_ = entries[sorted(entries)[len(entries) // 2]]
     evil = pickle.dumps(_Payload(marker))
     assert len(evil) <= n
     blobs = cache / incremental.BLOBS
@@ -339,13 +340,24 @@ def test_a_poisoned_cache_blob_never_runs_code_in_a_rebuild_on_two_cores(
     stat = blobs.stat()
     blobs.write_bytes(bytes(data))
     os.utime(blobs, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    edited = sorted((graph / "companies").glob("*.yaml"))[0]  # one file to parse again
-    edited.write_text(edited.read_text(encoding="utf-8") + "note: edited\n", encoding="utf-8")
-    build(graph, out)
-    assert not marker.exists()
     clean = tmp_path / "clean"
+    edited = next(p for p in sorted((graph / "companies").glob("*.yaml"))
+                  if 'date: "' in p.read_text(encoding="utf-8"))
+    edited.write_text(edited.read_text(encoding="utf-8") + "note: edited\n", encoding="utf-8")
+    build(graph, out)  # an edit of one entity alone: the others are not read
+    assert not marker.exists()
     build(graph, clean)
     assert outputs(out) == outputs(clean)
+    assert evil in (out / incremental.CACHE_DIR / incremental.BLOBS).read_bytes()
+    text = edited.read_text(encoding="utf-8")  # a date the graph may not have had: the data
+    edited.write_text(re.sub(r'date: "[^"]*"', 'date: "1999-01-01"', text, count=1),
+                      encoding="utf-8")        # date and the map's dates need every entity
+    build(graph, out)
+    assert not marker.exists()
+    shutil.rmtree(clean)
+    build(graph, clean)
+    assert outputs(out) == outputs(clean)
+    assert evil not in (out / incremental.CACHE_DIR / incremental.BLOBS).read_bytes()
 
 
 def test_the_map_layout_is_reused_while_nodes_and_links_stay(
@@ -402,6 +414,7 @@ def test_the_map_layout_is_reused_while_nodes_and_links_stay(
     for junk in (b"", b"\x00" * 20 + b"\xff" * (16 * N),  # wrong key, NaN positions
                  layout_file.read_bytes()[:20] + b"\xff" * (16 * N)):
         (out / incremental.CACHE_DIR / "layout.bin").write_bytes(junk)
+        (out / incremental.CACHE_DIR / MAP_FILE).unlink()  # or the page is kept as it is
         laid.clear()
         build(graph, out)
         assert laid == [N]
@@ -485,3 +498,142 @@ def test_an_edit_that_keeps_the_names_computes_no_pinyin(graph: Path, tmp_path: 
     clean = tmp_path / "clean"
     build(graph, clean, html=False)
     assert outputs(out) == outputs(clean)
+
+
+# A rebuild after an edit: the map's records, the file stamps and the index rows
+
+
+EDITS = {  # edit -> whether the map is made by replacing the edited entity's records
+    "description": (lambda t: t.replace('en: "Synthetic ', 'en: "Edited, synthetic ', 1), True),
+    "name with markup": (lambda t: t.replace('  en: "', '  en: "<b>&\\"x\\"</b> ', 1), True),
+    "relation note": (lambda t: t.replace("{rel: ", '{note: "a <note>", rel: ', 1), True),
+    "new date": (lambda t: re.sub(r'date: "[^"]*"', 'date: "1999-01-01"', t, count=1), False),
+    "relation removed": (lambda t: re.sub(r"\n  - \{rel:[^\n]*", "", t, count=1), False),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_edit_replaces_the_entitys_records_in_the_map_when_that_is_all_it_changes(
+        graph: Path, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch,
+        edit: str) -> None:
+    from ecosystem_kg import render
+
+    spliced: list[bool] = []
+    real = render.splice_map
+
+    def recording(*args: object) -> object:
+        out = real(*args)  # type: ignore[arg-type]
+        spliced.append(out is not None)
+        return out
+
+    monkeypatch.setattr(render, "splice_map", recording)
+    out = tmp_path / "out"
+    build(graph, out)
+    assert spliced == []
+    change, expected = EDITS[edit]
+    edited = next(p for p in sorted((graph / "companies").glob("*.yaml"))
+                  if 'date: "' in p.read_text(encoding="utf-8"))
+    text = edited.read_text(encoding="utf-8")
+    assert change(text) != text
+    edited.write_text(change(text), encoding="utf-8")
+    build(graph, out)
+    assert spliced == [expected]
+    clean = tmp_path / "clean"
+    build(graph, clean)
+    assert outputs(out) == outputs(clean)
+    for _ in range(2):  # and again, from the page made that way
+        edited.write_text(edited.read_text(encoding="utf-8").replace(
+            'zh: "', 'zh: "改', 1), encoding="utf-8")
+        spliced.clear()
+        build(graph, out)
+        assert spliced == [True]
+        shutil.rmtree(clean)
+        build(graph, clean)
+        assert outputs(out) == outputs(clean)
+
+
+@pytest.mark.parametrize("damage", ["page edited", "record", "offsets"])
+def test_a_map_that_does_not_match_its_records_is_drawn_again(
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """The page is replaced record by record only while it is the page the records describe:
+    the same size and time as when it was written, and the edited entity's records as the
+    entity was (a damage the size and time hide elsewhere in the page is not looked for, as
+    in the other outputs)."""
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "50")
+    out = tmp_path / "out"
+    build(graph, out)
+    edited = first(graph, "companies")
+    page = out / "ecosystem.html"
+    target = page if damage != "offsets" else out / incremental.CACHE_DIR / MAP_FILE
+    data = bytearray(target.read_bytes())
+    if damage == "offsets":  # every one shifted
+        at = data.index(b"\n", len(b"ekg-map-1\n")) + 1
+        n = json.loads(data[len(b"ekg-map-1\n"):at])["n"]
+        for k in range(at, at + 48 * n, 8):
+            data[k:k + 8] = (int.from_bytes(data[k:k + 8], "little") + 3).to_bytes(8, "little")
+    else:  # a letter of the edited entity's record, or of another one's
+        name = edited.stem if damage == "record" else first(graph, "people").stem
+        at = data.index(f'"id":"{name}"'.encode())
+        data[at + 6:at + 7] = b"X" if data[at + 6:at + 7] != b"X" else b"Y"
+    stat = target.stat()
+    target.write_bytes(bytes(data))
+    if damage != "page edited":
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    edited.write_text(edited.read_text(encoding="utf-8").replace(
+        'en: "Synthetic ', 'en: "Edited, synthetic ', 1), encoding="utf-8")
+    build(graph, out)
+    clean = tmp_path / "clean"
+    build(graph, clean)
+    assert outputs(out) == outputs(clean)
+
+
+def test_files_are_known_unchanged_by_their_stamps_and_an_edit_that_keeps_size_and_time_is_seen(
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parsed: list[str]) -> None:
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
+    hashed: list[Path] = []
+    real = incremental._sha1_of
+
+    def counting(path: Path) -> str | None:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(incremental, "_sha1_of", counting)
+    out = tmp_path / "out"
+    build(graph, out)
+    build(graph, out)  # files changed just before the build started are read to be sure
+    assert len(hashed) == len(list(graph.rglob("*.yaml")))
+    monkeypatch.setattr(incremental, "RACY_NS", 0)  # as if they had been changed long before
+    hashed.clear()
+    parsed.clear()
+    build(graph, out)
+    assert hashed == [] and parsed == []
+    edited = first(graph, "companies")  # the same size and modification time
+    before = edited.stat()
+    text = edited.read_text(encoding="utf-8")
+    swapped = text.replace("Synthetic", "Synthetik", 1)
+    assert swapped != text and len(swapped) == len(text)
+    edited.write_text(swapped, encoding="utf-8")
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert edited.stat().st_mtime_ns == before.st_mtime_ns
+    build(graph, out)
+    assert parsed == [edited.name]  # its change time moved: read, and parsed again
+    assert b"Synthetik" in (out / "ecosystem.ttl").read_bytes()
+
+
+def test_an_index_changed_since_the_build_is_not_copied_from(
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parsed: list[str]) -> None:
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "50")
+    out = tmp_path / "out"
+    build(graph, out)
+    con = sqlite3.connect(out / "index.sqlite")
+    con.execute("UPDATE entity SET name_en = 'tampered'")
+    con.commit()
+    con.close()
+    edited = first(graph, "companies")
+    edited.write_text(edited.read_text(encoding="utf-8") + "note: edited\n", encoding="utf-8")
+    parsed.clear()
+    build(graph, out)
+    clean = tmp_path / "clean"
+    build(graph, clean)
+    assert outputs(out) == outputs(clean)
+    assert b"tampered" not in (out / "index.sqlite").read_bytes()

@@ -418,3 +418,37 @@ def test_layout_is_seeded_and_spreads_nodes() -> None:
     assert a == _layout(120, list(edges))
     assert len(set(a)) == 120
     assert _layout(0, []) == []
+
+
+def test_the_data_block_is_written_record_by_record_as_one_dump_would_write_it() -> None:
+    """The page's JSON is made record by record (so that a rebuild can replace one entity's
+    records): the same text as dumping it whole, with each record where the spans say."""
+    import json
+
+    from ecosystem_kg.render import _data_json, _Text, script_json
+
+    hostile = 'a</script><b>&"\u2028\u2029\\'
+    data = {
+        "title": hostile, "dates": ["2025", "2026-01"], "asOf": None, "lod": False,
+        "nodes": [{"id": "a", "k": ["a", hostile], "deg": 2, "zh": "甲"},
+                  {"id": "b", "k": ["b"], "deg": 0},
+                  {"id": "c", "k": ["c"], "deg": 2, "desc": {"en": hostile}}],
+        "edges": [{"n": hostile}, {"d": "2025"}, {}],
+        "vis": {"nodes": [{"id": x, "label": x + hostile, "x": 1.5, "y": -2.0, "size": 9.0}
+                          for x in "abc"],
+                "edges": [[0, 2, 0], [0, 2, 1], [2, 0, 0]], "options": {"physics": {"a": 1}}},
+    }
+    out = _Text()
+    out.add("<prefix>")
+    records = _data_json(data, [0, 0, 2], out)
+    text = "".join(out.parts)
+    assert text == "<prefix>" + script_json(data)
+    assert records.ids == ["a", "b", "c"]
+    spans = records.spans
+    edges_of = {0: data["edges"][:2], 1: [], 2: data["edges"][2:]}
+    for i in range(3):
+        ns, ne, vs, ve, es, ee = spans[6 * i:6 * i + 6]
+        assert json.loads(text[ns:ne]) == data["nodes"][i]
+        assert json.loads(text[vs:ve]) == data["vis"]["nodes"][i]
+        assert json.loads("[" + text[es:ee] + "]") == edges_of[i]
+        assert "<" not in text[ns:ne] + text[vs:ve] + text[es:ee]

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -44,29 +46,40 @@ from .compile import (
 )
 from .errors import Problem
 from .index import INDEX_NAME, IndexRows, IndexWriter, entity_rows
-from .load import Entity, display_paths, parse_entity, read_entity_file
+from .load import (
+    Entity,
+    Stamp,
+    display_paths,
+    parse_entity,
+    read_entity_file,
+    read_stamped,
+    stamp_of,
+)
 from .ontology import Ontology, save_ontology
-from .validate import universe, validate_alone
+from .validate import universe_of, validate_alone
 
 CACHE_DIR = ".cache"
 CACHE_FILE = "files.pickle"  # per file: content hash, where its blob and texts lie
-BLOBS = "blobs.bin"  # per file: the pickled (entity, problems, triple count, pinyin keys), then
-CACHE_FORMAT = "3"  # the pickled index rows
+BLOBS = "blobs.bin"  # per file: the pickled (entity, problems, triple count, pinyin keys)
+CACHE_FORMAT = "4"
 STREAMED = ("ecosystem.nt", "ecosystem.ttl", "ecosystem.jsonld", "ecosystem.graphml")
 EDGES_PART = ".graphml-edges.part"  # GraphML edges follow all nodes: written aside, then appended
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 # One file's result: sha1 of its bytes ("" if unreadable), the pickled (entity, problems, triple
-# count, pinyin keys), the pickled index rows, and the UTF-8 N-Triples, Turtle body, JSON-LD
+# count, pinyin keys), the pickled index rows, the UTF-8 N-Triples, Turtle body, JSON-LD
 # nodes, GraphML node and GraphML edges (None when the file has problems: the build will stop
-# at validation).
+# at validation), and the file's stamp before it was read.
 Texts = tuple[bytes, bytes, bytes, bytes, bytes]
-Result = tuple[str, bytes, bytes, Texts | None]
+Result = tuple[str, bytes, bytes, Texts | None, Stamp | None]
 Span = tuple[int, int]  # offset and length of a file's text in an output (GraphML edges: in the
 Spans = tuple[Span, Span, Span, Span, Span]  # edges section)
-# sha1, span of the entity blob and of the index rows blob in BLOBS, text spans in the outputs
-Entry = tuple[str, Span, Span, Spans | None]
+# sha1, span of the entity blob in BLOBS, text spans in the outputs (the index rows of the
+# unchanged files are taken from the previous index itself), the file's stamp when it was
+# read, and the entity's id, type and number of triples
+Kind = tuple[str, str, int]
+Entry = tuple[str, Span, Spans | None, Stamp | None, Kind | None]
 
 
 def parallel_min() -> int:
@@ -84,9 +97,9 @@ def worker_count() -> int:
 def process_file(path: Path, shown: str, onto: Ontology, rel: str) -> Result:
     """Everything about one file that does not depend on the other files (``rel``: its path
     inside the graph folder)."""
-    raw, problems = read_entity_file(path, shown)
+    raw, problems, stamp = read_stamped(path, shown)
     if raw is None:
-        return "", pickle.dumps((None, problems, 0, ()), PROTOCOL), _NO_ROWS, None
+        return "", pickle.dumps((None, problems, 0, ()), PROTOCOL), _NO_ROWS, None, None
     sha = hashlib.sha1(raw).hexdigest()
     ent, problems = parse_entity(raw, shown, path.stem)
     if ent is not None:
@@ -108,7 +121,7 @@ def process_file(path: Path, shown: str, onto: Ontology, rel: str) -> Result:
     pinyin = tuple((text, key) for key, _, kind, text in (rows[1] or ()) if kind == "pinyin"
                    ) if rows is not None else ()
     return (sha, pickle.dumps((ent, problems, count, pinyin), PROTOCOL),
-            pickle.dumps(rows, PROTOCOL), texts)
+            pickle.dumps(rows, PROTOCOL), texts, stamp)
 
 
 _NO_ROWS = pickle.dumps(None, PROTOCOL)
@@ -125,8 +138,8 @@ Placed = tuple[int, Spans]
 _PARTS: dict[str, Any] = {}  # a worker's open part files and their sizes
 
 
-def _work_batch(tasks: list[tuple[str, str, str]]) -> list[tuple[str, bytes, bytes,
-                                                                  Placed | None]]:
+def _work_batch(tasks: list[tuple[str, str, str]]
+                ) -> list[tuple[str, bytes, bytes, Placed | None, Stamp | None]]:
     """:func:`process_file` of consecutive files in a worker process. Their texts go to the
     worker's own part files (one per output, in the folder ``_SHARED["parts"]``), each after
     the output's separator, so that the main process copies runs of them with
@@ -140,9 +153,9 @@ def _work_batch(tasks: list[tuple[str, str, str]]) -> list[tuple[str, bytes, byt
                                     for k in range(5)], sizes=[0] * 5)
     sizes: list[int] = _PARTS["sizes"]
     bufs: list[list[bytes]] = [[], [], [], [], []]
-    out: list[tuple[str, bytes, bytes, Placed | None]] = []
+    out: list[tuple[str, bytes, bytes, Placed | None, Stamp | None]] = []
     for path, shown, rel in tasks:
-        sha, blob, rblob, texts = process_file(Path(path), shown, onto, rel)
+        sha, blob, rblob, texts, stamp = process_file(Path(path), shown, onto, rel)
         placed: Placed | None = None
         if texts is not None:
             spans = []
@@ -153,7 +166,7 @@ def _work_batch(tasks: list[tuple[str, str, str]]) -> list[tuple[str, bytes, byt
                 spans.append((sizes[k] + len(sep), len(text)))
                 sizes[k] += len(sep) + len(text)
             placed = (pid, (spans[0], spans[1], spans[2], spans[3], spans[4]))
-        out.append((sha, blob, rblob, placed))
+        out.append((sha, blob, rblob, placed, stamp))
     for fd, buf in zip(_PARTS["fds"], bufs, strict=True):
         view = memoryview(b"".join(buf))
         while view:  # written before the results are sent: the main process copies them
@@ -221,7 +234,12 @@ def parse_files(paths: list[Path], shown: list[str], *, workers: int | None = No
 class Streamed:
     """What :func:`stream_build` read and wrote."""
 
-    entities: list[Entity] = field(default_factory=list)  # in file order
+    # the entities in file order; those of unchanged files are read from the cache only when
+    # :attr:`entities` is first asked for (a rebuild after an edit may never need them)
+    loaded: list[Entity | None] = field(default_factory=list)
+    lazy: dict[int, Span] = field(default_factory=dict)  # position -> span in old_blobs
+    old_blobs: Path | None = None
+    kinds: dict[str, str] = field(default_factory=dict)  # id -> type, of every entity
     problems: list[Problem] = field(default_factory=list)
     rel_paths: dict[str, str] = field(default_factory=dict)
     index: IndexWriter | IndexChild | None = None  # the index, written but for its meta rows
@@ -230,13 +248,52 @@ class Streamed:
     edges_at: int = 0  # offset of the GraphML edges section
     complete: bool = True  # every entity's text was written, in id order
     universe: str = ""  # digest of the entities' ids and types
+    started: int = 0  # time.time_ns() before any file was looked at
+    same_universe: bool = False  # the ids and types are those the cached files passed with
     checked: list[int] = field(default_factory=list)  # entities whose links need no check
+    # each file parsed again, as it was (from the cache) and as it is, when the files are the
+    # ones the cache knows (none added or removed); None otherwise
+    changes: list[tuple[Entity, Entity]] | None = None
     entries: dict[str, Entry] = field(default_factory=dict)
     parsed: int = 0  # files parsed (not taken from the cache)
     # what :func:`finish_stream` still has to do: index rows to add, output files to close
     pending: list[IndexRows] = field(default_factory=list)
     stack: ExitStack | None = None
     writers: list[_Writer] = field(default_factory=list)
+    closing: Any = None  # the thread finishing the outputs, if one does
+    close_error: BaseException | None = None
+    summary: dict[str, Any] | None = None  # the previous build's summary (then this one's)
+
+    @property
+    def entities(self) -> list[Entity]:
+        """Every entity, in file order (the unchanged ones read from the cache now)."""
+        if self.lazy:
+            assert self.old_blobs is not None
+            with open(self.old_blobs, "rb") as f:
+                for pos, (off, n) in sorted(self.lazy.items()):
+                    f.seek(off)
+                    ent, _, _, pinyin = _load_cached(f.read(n))
+                    self.loaded[pos] = ent
+                    self.pinyin.update(pinyin)
+            self.lazy = {}
+        return self.loaded  # type: ignore[return-value]
+
+
+RACY_NS = 3_000_000_000  # file times this close to a build's start may hide a later edit
+
+
+def _unchanged(path: Path, entry: Entry, started: int) -> Stamp | None:
+    """The file's stamp if its bytes are still the cached ones, else None. As git does, a
+    file whose stamp is the one recorded is not read again, unless it was changed so close to
+    the time that build started that a later edit could have kept the same stamp (file times
+    are coarser than the clock); other files are compared by SHA-1."""
+    try:
+        stamp = stamp_of(os.stat(path))
+    except OSError:
+        return None
+    if stamp == entry[3] and max(stamp[1], stamp[2]) < started - RACY_NS:
+        return stamp
+    return stamp if _sha1_of(path) == entry[0] else None
 
 
 def _sha1_of(path: Path) -> str | None:
@@ -247,40 +304,48 @@ def _sha1_of(path: Path) -> str | None:
         return None
 
 
-def _header(onto: Ontology, graph_dir: Path) -> dict[str, str]:
+def cache_header(onto: Ontology, graph_dir: Path) -> dict[str, str]:
+    """What a cache depends on besides the files: a cache made with others is ignored."""
     return {"format": CACHE_FORMAT, "ekg": __version__, "ontology": onto.fingerprint,
             "graph": os.path.abspath(graph_dir), "cwd": os.getcwd()}
 
 
-def read_cache(out_dir: Path, header: dict[str, str]) -> tuple[dict[str, Entry], int, str]:
-    """The previous build's entries, where its GraphML edges start and the
-    :func:`~ecosystem_kg.validate.universe` its entities were checked in; or nothing if they
-    do not fit this build."""
+def read_cache(out_dir: Path, header: dict[str, str]
+               ) -> tuple[dict[str, Entry], int, str, int, dict[str, Any] | None]:
+    """The previous build's entries, where its GraphML edges start, the
+    :func:`~ecosystem_kg.validate.universe` its entities were checked in, when it started and
+    its summary; or nothing if they do not fit this build."""
     path = out_dir / CACHE_DIR / CACHE_FILE
     try:
         with open(path, "rb") as f:
             data = _CacheUnpickler(f).load()
-        if data["header"] != header or set(data["stamps"]) != {*STREAMED, _BLOBS_PATH}:
-            return {}, 0, ""
+        if data["header"] != header or set(data["stamps"]) != {*STREAMED, _BLOBS_PATH,
+                                                               INDEX_NAME}:
+            return {}, 0, "", 0, None
         for name, stamp in data["stamps"].items():
             if _stamp(out_dir / name) != stamp:  # changed since: the text may not be ours
-                return {}, 0, ""
+                return {}, 0, "", 0, None
         entries: dict[str, Entry] = data["entries"]
-        return entries, int(data["edges_at"]), str(data["universe"])
+        summary = json.loads(data["summary"]) if data["summary"] is not None else None
+        return (entries, int(data["edges_at"]), str(data["universe"]), int(data["started"]),
+                summary)
     except Exception:  # noqa: BLE001 - a missing or unreadable cache means a full build
-        return {}, 0, ""
+        return {}, 0, "", 0, None
 
 
 _BLOBS_PATH = f"{CACHE_DIR}/{BLOBS}"
 
 
 def write_cache(folder: Path, header: dict[str, str], entries: dict[str, Entry],
-                edges_at: int, universe: str) -> None:
-    stamps = {name: _stamp(folder / name) for name in (*STREAMED, _BLOBS_PATH)}
+                edges_at: int, universe: str, started: int,
+                summary: dict[str, Any] | None = None) -> None:
+    stamps = {name: _stamp(folder / name) for name in (*STREAMED, _BLOBS_PATH, INDEX_NAME)}
     (folder / CACHE_DIR).mkdir(exist_ok=True)
     with open(folder / CACHE_DIR / CACHE_FILE, "wb") as f:
         pickle.dump({"header": header, "stamps": stamps, "entries": entries,
-                     "edges_at": edges_at, "universe": universe}, f, PROTOCOL)
+                     "edges_at": edges_at, "universe": universe, "started": started,
+                     "summary": json.dumps(summary, sort_keys=True) if summary else None},
+                    f, PROTOCOL)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -331,10 +396,9 @@ def _load_cached(data: bytes) -> Any:
 
 class IndexChild:
     """Writes the index in a forked process, as :class:`~ecosystem_kg.index.IndexWriter` would
-    in this one: the main process sends, in id order, where each unchanged file's rows lie in
-    the previous cache (the child reads them there) or the rows of a file parsed now. The same
-    rows in the same order make the same file; the child makes the tables and indexes while
-    the main process checks the links."""
+    in this one: the main process names the unchanged files' entities, whose rows the child
+    copies from the previous build's index, and sends the rows of the files parsed now. The
+    child makes the tables and indexes while the main process checks the links."""
 
     BATCH = 2048
 
@@ -344,18 +408,22 @@ class IndexChild:
 
         return "fork" in multiprocessing.get_all_start_methods()
 
-    def __init__(self, path: Path, onto: Ontology, old_blobs: Path | None) -> None:
+    def __init__(self, path: Path, onto: Ontology) -> None:
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork")
         self.conn, child_conn = ctx.Pipe()
         self.proc: Any = ctx.Process(target=_index_child,
-                                     args=(child_conn, self.conn, os.getpid(), path, onto,
-                                           old_blobs), daemon=True)
+                                     args=(child_conn, self.conn, os.getpid(), path, onto),
+                                     daemon=True)
         self.proc.start()
         child_conn.close()
-        self.batch: list[tuple[Span | None, bytes]] = []
+        self.batch: list[bytes] = []
         self.stopped = False  # the child stopped early: :meth:`finish` says why
+
+    def copy(self, previous: Path, ids: list[str]) -> None:
+        """:meth:`IndexWriter.copy_from` in the child."""
+        self._send(("copy", (previous, ids)))
 
     def _send(self, msg: object) -> None:
         if not self.stopped:
@@ -364,9 +432,9 @@ class IndexChild:
             except OSError:
                 self.stopped = True
 
-    def add(self, cached: Span | None, rows: bytes) -> None:
-        """One entity's rows: where they lie in the previous cache, or pickled here."""
-        self.batch.append((cached, b"" if cached is not None else rows))
+    def add(self, rows: bytes) -> None:
+        """One entity's rows, pickled."""
+        self.batch.append(rows)
         if len(self.batch) >= self.BATCH:
             self._send(self.batch)
             self.batch = []
@@ -401,32 +469,29 @@ class IndexChild:
         self.conn.close()
 
 
-def _index_child(conn: Any, parent_end: Any, parent: int, path: Path, onto: Ontology,
-                 old_blobs: Path | None) -> None:
+def _index_child(conn: Any, parent_end: Any, parent: int, path: Path, onto: Ontology
+                 ) -> None:
     parent_end.close()  # or the pipe would never report the parent gone
     error: BaseException | None = None
     try:
         writer = IndexWriter(path, onto)
-        fd = os.open(old_blobs, os.O_RDONLY) if old_blobs is not None else -1
-        try:
-            while True:
-                while not conn.poll(0.5):  # a killed build's child must not linger (it holds
-                    if os.getppid() != parent:  # the output folder's lock)
-                        writer.abandon()
-                        os._exit(1)
-                msg = conn.recv()
-                if isinstance(msg, tuple):
-                    if msg[0] == "prepare":
-                        writer.prepare()
-                        continue
+        while True:
+            while not conn.poll(0.5):  # a killed build's child must not linger (it holds
+                if os.getppid() != parent:  # the output folder's lock)
+                    writer.abandon()
+                    os._exit(1)
+            msg = conn.recv()
+            if isinstance(msg, tuple):
+                if msg[0] == "copy":
+                    writer.copy_from(*msg[1])
+                elif msg[0] == "prepare":
+                    writer.prepare()
+                else:
                     writer.finish(msg[1])
                     break
-                for cached, rows in msg:
-                    writer.add(pickle.loads(rows) if cached is None
-                               else _load_cached(os.pread(fd, cached[1], cached[0])))
-        finally:
-            if fd >= 0:
-                os.close(fd)
+                continue
+            for rows in msg:
+                writer.add(pickle.loads(rows))
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
         error = exc
     try:
@@ -551,7 +616,7 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
     ``while_parsing``: called once the worker processes have started (when they do), for work
     this process can do while it waits for them (such as imports the steps after need).
     """
-    st = Streamed()
+    st = Streamed(started=time.time_ns())
     stack = ExitStack()
     try:
         _stream(st, stack, graph_dir, onto, paths, out_dir, tmp, workers, use_cache, rels,
@@ -563,7 +628,19 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
     st.stack = stack
     if not defer:
         finish_stream(st, tmp)
+    elif not st.pending:  # no index rows to add first: the outputs are finished (mostly
+        import threading  # copies in the kernel) while this process goes on with the checks
+
+        st.closing = threading.Thread(target=_close_aside, args=(st, tmp), daemon=True)
+        st.closing.start()
     return st
+
+
+def _close_aside(st: Streamed, tmp: Path) -> None:
+    try:
+        _close(st, tmp)
+    except BaseException as exc:  # noqa: BLE001 - raised by finish_stream
+        st.close_error = exc
 
 
 def finish_stream(st: Streamed, tmp: Path) -> None:
@@ -573,11 +650,17 @@ def finish_stream(st: Streamed, tmp: Path) -> None:
     stack, st.stack = st.stack, None
     with stack:
         try:
-            if isinstance(st.index, IndexWriter):
-                for rows in st.pending:
-                    st.index.add(rows)
-            st.pending = []
-            _close(st, tmp)
+            if st.closing is not None:
+                st.closing.join()
+                st.closing = None
+                if st.close_error is not None:
+                    raise st.close_error
+            else:
+                if isinstance(st.index, IndexWriter):
+                    for rows in st.pending:
+                        st.index.add(rows)
+                st.pending = []
+                _close(st, tmp)
         except BaseException:
             _abandon_index(st, tmp, failed=True)
             raise
@@ -588,6 +671,9 @@ def abandon_stream(st: Streamed, tmp: Path) -> None:
     """Throw away what :func:`stream_build` left open (the build stops)."""
     _abandon_index(st, tmp, failed=True)
     st.pending = []
+    if st.closing is not None:
+        st.closing.join()
+        st.closing = None
     if st.stack is not None:
         stack, st.stack = st.stack, None
         stack.close()
@@ -621,21 +707,27 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     # the build notices below and compiles the usual way)
     stems = [os.path.splitext(r.rpartition("/")[2])[0] for r in rels]
     order = sorted(range(len(paths)), key=lambda i: (stems[i], rels[i]))
-    header = _header(onto, graph_dir)
-    old, old_edges_at, old_universe = (read_cache(out_dir, header)
-                                       if use_cache and out_dir.is_dir() else ({}, 0, ""))
+    header = cache_header(onto, graph_dir)
+    old, old_edges_at, old_universe, old_started, st.summary = (
+        read_cache(out_dir, header) if use_cache and out_dir.is_dir()
+        else ({}, 0, "", 0, None))
     hits: dict[int, Entry] = {}
     for i in order if old else ():
         entry = old.get(shown[i])
-        if entry is not None and entry[3] is not None and _sha1_of(paths[i]) == entry[0]:
-            hits[i] = entry
+        if entry is not None and entry[2] is not None and entry[4] is not None:
+            stamp = _unchanged(paths[i], entry, old_started)
+            if stamp is not None:
+                hits[i] = (entry[0], entry[1], entry[2], stamp, entry[4])
     todo = [i for i in order if i not in hits]
     st.parsed = len(todo)
+    same_files = bool(old) and len(old) == len(paths) and all(shown[i] in old for i in todo)
+    before: list[Entity | None] = []
     if old and todo:
-        _known_pinyin([old[shown[i]][1] for i in todo if shown[i] in old],
-                      out_dir / _BLOBS_PATH)
+        before = _previous([old[shown[i]][1] for i in todo if shown[i] in old],
+                           out_dir / _BLOBS_PATH)
     workers = worker_count() if workers is None else workers
     entities: list[Entity | None] = [None] * len(paths)
+    present = [False] * len(paths)
     child: IndexChild | None = None
     writer: IndexWriter | None = None
     if ((hits or not defer) and workers > 1 and len(paths) >= parallel_min()
@@ -643,13 +735,20 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
         # the index is written by a process of its own: on a rebuild from the cached rows;
         # on a full build without a map, from the rows as they come (the map's process, when
         # there is one, keeps the second core busy after the files are read)
-        st.index = child = IndexChild(tmp / INDEX_NAME, onto,
-                                      out_dir / _BLOBS_PATH if hits else None)
+        st.index = child = IndexChild(tmp / INDEX_NAME, onto)
     else:
         st.index = writer = IndexWriter(tmp / INDEX_NAME, onto)
+    if hits:  # the unchanged files' rows, from the previous index
+        hit_ids = [hit[4][0] for hit in hits.values()]  # type: ignore[index]
+        if child is not None:
+            child.copy(out_dir / INDEX_NAME, hit_ids)
+        else:
+            assert writer is not None
+            writer.copy_from(out_dir / INDEX_NAME, hit_ids)
     parts: _Parts | None = None
     with ExitStack() as pool_stack:
-        results: Iterator[tuple[str, bytes, bytes, Texts | None, Placed | None]]
+        results: Iterator[tuple[str, bytes, bytes, Texts | None, Stamp | None,
+                                Placed | None]]
         if workers > 1 and len(todo) >= parallel_min():
             import multiprocessing
 
@@ -660,9 +759,9 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
             tasks = [(str(paths[i]), shown[i], rels[i]) for i in todo]
-            results = ((sha, blob, rblob, None, placed) for batch in pool.imap(
+            results = ((sha, blob, rblob, None, stamp, placed) for batch in pool.imap(
                 _work_batch, [tasks[j:j + chunk] for j in range(0, len(tasks), chunk)])
-                for sha, blob, rblob, placed in batch)
+                for sha, blob, rblob, placed, stamp in batch)
             if while_parsing is not None:
                 while_parsing()
         else:
@@ -687,30 +786,37 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
         for w in writers:
             stack.callback(w.abort)
         prev = ""
+        kinds = st.kinds
+        pairs: list[str] = []  # id and type of every entity, for the universe
+        lazy: dict[int, Span] = {}
         for i in order:
             hit = hits.get(i)
             rblob = b""
-            if hit is not None:
-                sha, bspan, old_rspan, spans = hit
-                blob = os.pread(old_blobs, bspan[1], bspan[0])
+            kind: Kind | None
+            if hit is not None:  # not unpickled here (see Streamed.entities)
+                sha, bspan, spans, stamp, kind = hit
+                assert kind is not None  # hits have one
+                lazy[i] = bspan
                 bspan = writers[5].copy(old_blobs, bspan)
-                rspan = writers[5].copy(old_blobs, old_rspan)
                 texts, placed = None, None
+                ent, count, pinyin = None, kind[2], ()
             else:
-                sha, blob, rblob, texts, placed = next(results)
+                sha, blob, rblob, texts, stamp, placed = next(results)
                 bspan = writers[5].add(blob)
-                rspan = writers[5].add(rblob)
                 spans = None
-            ent, problems, count, pinyin = (pickle.loads(blob) if hit is None
-                                            else _load_cached(blob))
-            st.problems.extend(problems)
+                ent, problems, count, pinyin = pickle.loads(blob)
+                st.problems.extend(problems)
+                kind = (ent.id, ent.type, count) if ent is not None else None
             new_spans = None
-            if ent is not None:
+            if kind is not None:
                 entities[i] = ent
+                present[i] = True
+                kinds[kind[0]] = kind[1]
+                pairs.append(kind[0] + "\t" + kind[1])
                 st.rel_paths[shown[i]] = rels[i]
-                if (st.complete and ent.id > prev
+                if (st.complete and kind[0] > prev
                         and (texts is not None or placed is not None or spans is not None)):
-                    prev = ent.id
+                    prev = kind[0]
                     if placed is not None:  # in a worker's part files
                         assert parts is not None
                         src, sp = parts.of(placed[0]), placed[1]
@@ -731,12 +837,12 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                                      writers[2].copy(srcs[2], spans[2]),
                                      writers[3].copy(srcs[3], spans[3]),
                                      writers[4].copy(srcs[4], edges))
-                    if child is not None:
-                        child.add(old_rspan if hit is not None else None, rblob)
+                    if hit is not None:
+                        pass  # its rows were copied from the previous index
+                    elif child is not None:
+                        child.add(rblob)
                     elif writer is not None:
-                        rows = (pickle.loads(rblob) if hit is None
-                                else _load_cached(os.pread(old_blobs, old_rspan[1],
-                                                           old_rspan[0])))
+                        rows = pickle.loads(rblob)
                         if defer:  # held for finish_stream
                             st.pending.append(rows)
                         else:  # written now: nothing held (at 100,000 entities, 0.4 GiB)
@@ -745,34 +851,52 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                     st.count += count
                 else:
                     st.complete = False
-            st.entries[shown[i]] = (sha, bspan, rspan, new_spans)
+            st.entries[shown[i]] = (sha, bspan, new_spans, stamp,
+                                    kind if new_spans is not None else None)
         if child is not None and st.complete:
             child.prepare()  # beside the checks across files
     if parts is not None:  # the workers are gone: no part file is written or made any more
         parts.unlink()
-    st.entities = [e for e in entities if e is not None]
-    st.universe = universe(st.entities)
+    pos = 0
+    for i in range(len(paths)):
+        if present[i]:
+            st.loaded.append(entities[i])
+            if i in lazy:
+                st.lazy[pos] = lazy[i]
+            pos += 1
+    st.old_blobs = out_dir / _BLOBS_PATH
+    st.universe = universe_of(pairs)
+    if same_files and len(before) == len(todo):
+        changed = [(b, entities[i]) for b, i in zip(before, todo, strict=True)]
+        if all(b is not None and e is not None for b, e in changed):
+            st.changes = changed  # type: ignore[assignment]
     if old_universe == st.universe:  # the same ids and types as when the cached files passed
-        pos = 0                      # the checks across files: their links need no check
-        for i, e in enumerate(entities):
-            if e is not None:
+        st.same_universe = True      # the checks across files: their links need no check
+        pos = 0
+        for i in range(len(paths)):
+            if present[i]:
                 if i in hits:
                     st.checked.append(pos)
                 pos += 1
 
 
-def _known_pinyin(blobs: list[Span], path: Path) -> None:
-    """The pinyin keys of the names the changed files had before: an edit that leaves the
-    names alone needs no pinyin computed (nor pypinyin loaded, about 0.15 s)."""
+def _previous(blobs: list[Span], path: Path) -> list[Entity | None]:
+    """The entities of the changed files as the cache holds them (the map replaces their
+    records), and the pinyin keys of their names: an edit that leaves the names alone needs
+    no pinyin computed (nor pypinyin loaded, about 0.15 s)."""
     from .names import PINYIN_KEYS
 
+    out: list[Entity | None] = []
     try:
         with open(path, "rb") as f:
             for off, n in blobs:
                 f.seek(off)
-                PINYIN_KEYS.update(_load_cached(f.read(n))[3])
-    except OSError:  # the cache is read again below, and a damaged one is not used
-        pass
+                ent, _, _, pinyin = _load_cached(f.read(n))
+                PINYIN_KEYS.update(pinyin)
+                out.append(ent)
+    except (OSError, CacheUnusable, ValueError, TypeError):  # the cache is read again below,
+        return []                                         # and a damaged one is not used
+    return out
 
 
 def _abandon_index(st: Streamed, tmp: Path, *, failed: bool) -> None:
@@ -788,6 +912,7 @@ def save(folder: Path, onto: Ontology, graph_dir: Path, st: Streamed) -> None:
     """Write the cache of a build whose outputs are complete in ``folder``."""
     entries: dict[str, Entry] = st.entries
     if not st.complete:
-        entries = {k: (v[0], v[1], v[2], None) for k, v in st.entries.items()}
-    write_cache(folder, _header(onto, graph_dir), entries, st.edges_at, st.universe)
+        entries = {k: (v[0], v[1], None, v[3], None) for k, v in st.entries.items()}
+    write_cache(folder, cache_header(onto, graph_dir), entries, st.edges_at, st.universe,
+                st.started, st.summary)
     save_ontology(onto, folder / CACHE_DIR)

@@ -136,38 +136,15 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str],
     """Write the index to ``path`` (a new file), deterministically. ``rows``: the
     :func:`entity_rows` of every entity, when they were computed already."""
     onto = compiled.ontology
-    con = sqlite3.connect(path)
+    writer = IndexWriter(path, onto)
     try:
-        con.execute("PRAGMA journal_mode=OFF")
-        con.execute("PRAGMA synchronous=OFF")
-        con.executescript(SCHEMA)
-        rows_meta = dict(meta)
-        rows_meta["format"] = FORMAT_VERSION
-        rows_meta["ontology"] = onto.fingerprint
-        con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(rows_meta.items()))
-        _ontology_rows(con, onto)
-        ents: list[tuple[Any, ...]] = []
-        sources: list[tuple[Any, ...]] = []
-        names: list[tuple[str, str, str, str]] = []
-        edges: list[tuple[Any, ...]] = []
-        all_rows = rows if rows is not None else (
-            entity_rows(e, onto, graph_dir) for e in compiled.entities)
-        for row, name_list, edge_list in all_rows:
-            if name_list is None:
-                sources.append(row)
-                continue
-            ents.append(row)
-            names.extend(name_list)
-            edges.extend(edge_list)
-        con.executemany("INSERT INTO entity VALUES (?, ?, ?, ?, ?)", sorted(ents))
-        con.executemany("INSERT INTO source VALUES (?, ?)", sorted(sources))
-        con.executemany("INSERT INTO name VALUES (?, ?, ?, ?)", sorted(set(names)))
-        edges.sort(key=lambda r: str(r[0]))
-        con.executemany("INSERT INTO edge VALUES (?, ?, ?, ?, ?, ?, ?, ?)", edges)
-        con.executescript(INDEXES)
-        con.commit()
-    finally:
-        con.close()
+        for r in rows if rows is not None else (entity_rows(e, onto, graph_dir)
+                                                 for e in compiled.entities):
+            writer.add(r)
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.finish(meta)
 
 
 def _ontology_rows(con: sqlite3.Connection, onto: Ontology) -> None:
@@ -182,23 +159,44 @@ def _ontology_rows(con: sqlite3.Connection, onto: Ontology) -> None:
          for r in sorted(onto.relations.values(), key=lambda r: r.name)])
 
 
+def _uri(path: Path) -> str:
+    from urllib.parse import quote
+
+    return "file:" + quote(os.path.abspath(path))
+
+
+# the rows wait in temporary tables (not in the file) and go into the real ones in sorted order
+STAGING = {"entity": "ent_in(id TEXT, type TEXT, name_zh TEXT, name_en TEXT, doc TEXT)",
+           "source": "src_in(id TEXT, doc TEXT)",
+           "name": "name_in(key TEXT, id TEXT, kind TEXT, text TEXT)",
+           "edge": 'edge_in(stmt TEXT, src TEXT, rel TEXT, dst TEXT, date TEXT, start TEXT, '
+                   '"end" TEXT, doc TEXT)'}
+FINAL = ["INSERT INTO entity SELECT * FROM ent_in ORDER BY id",
+         "INSERT INTO source SELECT * FROM src_in ORDER BY id",
+         "INSERT INTO name SELECT DISTINCT key, id, kind, text FROM name_in "
+         "ORDER BY key, id, kind, text",
+         "INSERT INTO edge SELECT * FROM edge_in ORDER BY stmt"]
+
+
 class IndexWriter:
-    """Writes the index while the entities stream by in id order, holding nothing but the
-    current batch; names and edges wait in temporary tables and are copied in sorted order at
-    :meth:`finish`. The same rows in the same order give the same file."""
+    """Writes the index from the entities' rows, in any order, holding nothing but the
+    current batch: rows wait in temporary tables and are copied into the file's tables in
+    sorted order at :meth:`prepare`. The file depends only on the rows, never on the order
+    they came in or on where they came from (:meth:`copy_from` takes the unchanged entities'
+    rows from the previous build's index): the same rows give the same bytes."""
 
     BATCH = 4096
 
     def __init__(self, path: Path, onto: Ontology) -> None:
-        self.con = sqlite3.connect(path)
+        self.con = sqlite3.connect(_uri(path), uri=True)  # URIs: copy_from attaches read-only
         con = self.con
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
         con.executescript(SCHEMA)
-        con.execute("CREATE TEMP TABLE name_in(key TEXT, id TEXT, kind TEXT, text TEXT)")
-        con.execute('CREATE TEMP TABLE edge_in(stmt TEXT, src TEXT, rel TEXT, dst TEXT, '
-                    'date TEXT, start TEXT, "end" TEXT, doc TEXT)')
+        for table in STAGING.values():
+            con.execute(f"CREATE TEMP TABLE {table}")
         _ontology_rows(con, onto)
+        con.commit()  # the file's transactions are the same whatever the rows' way in
         self.onto = onto
         self.prepared = False
         self.ents: list[tuple[Any, ...]] = []
@@ -207,7 +205,7 @@ class IndexWriter:
         self.edges: list[tuple[Any, ...]] = []
 
     def add(self, rows: IndexRows) -> None:
-        """One entity's :func:`entity_rows`; entities must come in id order."""
+        """One entity's :func:`entity_rows`."""
         row, names, edges = rows
         if names is None:
             self.sources.append(row)
@@ -218,26 +216,45 @@ class IndexWriter:
         if len(self.names) + len(self.edges) + len(self.ents) >= self.BATCH:
             self._flush()
 
+    def copy_from(self, previous: Path, ids: list[str]) -> None:
+        """The rows of the entities ``ids`` as the index ``previous`` holds them (a build's
+        index of the same files: the unchanged files' rows are the ones they gave then)."""
+        con = self.con
+        con.commit()
+        con.execute("ATTACH DATABASE ? AS prev", (_uri(previous) + "?mode=ro",))
+        try:
+            con.execute("CREATE TEMP TABLE keep(id TEXT PRIMARY KEY)")
+            con.executemany("INSERT INTO keep VALUES (?)", ((i,) for i in ids))
+            con.execute("INSERT INTO ent_in SELECT * FROM prev.entity WHERE id IN keep")
+            con.execute("INSERT INTO src_in SELECT * FROM prev.source WHERE id IN keep")
+            con.execute("INSERT INTO name_in SELECT * FROM prev.name WHERE id IN keep")
+            con.execute("INSERT INTO edge_in SELECT * FROM prev.edge WHERE src IN keep")
+            con.execute("DROP TABLE keep")
+            con.commit()
+        finally:
+            con.execute("DETACH DATABASE prev")
+
     def _flush(self) -> None:
         con = self.con
-        con.executemany("INSERT INTO entity VALUES (?, ?, ?, ?, ?)", self.ents)
-        con.executemany("INSERT INTO source VALUES (?, ?)", self.sources)
+        con.executemany("INSERT INTO ent_in VALUES (?, ?, ?, ?, ?)", self.ents)
+        con.executemany("INSERT INTO src_in VALUES (?, ?)", self.sources)
         con.executemany("INSERT INTO name_in VALUES (?, ?, ?, ?)", self.names)
         con.executemany("INSERT INTO edge_in VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.edges)
         self.ents, self.sources, self.names, self.edges = [], [], [], []
 
     def prepare(self) -> None:
-        """All but the meta rows (they hold the build's summary, known last): names and edges
-        copied in sorted order, indexes made. :meth:`finish` calls it if nobody did."""
+        """All but the meta rows (they hold the build's summary, known last): every table
+        filled in sorted order, indexes made. :meth:`finish` calls it if nobody did."""
         if self.prepared:
             return
         self._flush()
         con = self.con
-        con.execute("INSERT INTO name SELECT DISTINCT key, id, kind, text FROM name_in "
-                    "ORDER BY key, id, kind, text")
-        con.execute("INSERT INTO edge SELECT * FROM edge_in ORDER BY stmt")
-        con.execute("DROP TABLE name_in")
-        con.execute("DROP TABLE edge_in")
+        con.commit()
+        for statement in FINAL:
+            con.execute(statement)
+        con.commit()
+        for table in STAGING.values():
+            con.execute("DROP TABLE " + table.partition("(")[0])
         con.executescript(INDEXES)
         self.prepared = True
 

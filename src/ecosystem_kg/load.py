@@ -215,15 +215,32 @@ def load_file(path: Path, shown: str | None = None) -> tuple[Entity | None, list
 
 def read_entity_file(path: Path, file: str) -> tuple[bytes | None, list[Problem]]:
     """The bytes of one entity file, or None and the problem that stopped the reading."""
+    raw, problems, _ = read_stamped(path, file)
+    return raw, problems
+
+
+# what identifies a file's state without reading it: size, modification and change times (ns),
+# inode (as git's index does)
+Stamp = tuple[int, int, int, int]
+
+
+def stamp_of(st: os.stat_result) -> Stamp:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def read_stamped(path: Path, file: str) -> tuple[bytes | None, list[Problem], Stamp | None]:
+    """:func:`read_entity_file`, and the file's stamp as it was before the reading."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:  # say so without reading it
-            return None, [Problem(SourceLocation(file), f"file is {size:,} bytes; entity files "
-                                  f"are limited to {MAX_FILE_BYTES:,} bytes: split or shorten it",
-                                  "too-large")]
-        return path.read_bytes(), []
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_size > MAX_FILE_BYTES:  # say so without reading it
+                return None, [Problem(SourceLocation(file), f"file is {st.st_size:,} bytes; "
+                                      f"entity files are limited to {MAX_FILE_BYTES:,} bytes: "
+                                      "split or shorten it", "too-large")], None
+            return f.read(), [], stamp_of(st)
     except OSError as exc:
-        return None, [Problem(SourceLocation(file), f"cannot read file: {exc.strerror}", "io")]
+        return None, [Problem(SourceLocation(file), f"cannot read file: {exc.strerror}",
+                              "io")], None
 
 
 def parse_entity(raw: bytes, file: str, stem: str) -> tuple[Entity | None, list[Problem]]:

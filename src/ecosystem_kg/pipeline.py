@@ -23,7 +23,7 @@ from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntrip
 from .errors import BuildError, Problem, SourceLocation, ValidationFailed
 from .load import Entity, display_paths, entity_files
 from .ontology import Ontology, load_ontology, resolve_ontology_dir
-from .validate import validate, validate_links
+from .validate import acyclic_links, validate, validate_changed, validate_links
 
 MARKER = ".ekg-build"
 OUTPUTS = ("ecosystem.ttl", "ecosystem.nt", "ecosystem.jsonld", "ecosystem.graphml",
@@ -134,6 +134,27 @@ def summary(compiled: Compiled) -> dict[str, object]:
     }
 
 
+def _summary_after(before: dict[str, Any] | None, changes: list[tuple[Entity, Entity]],
+                   count: int, onto: Ontology) -> dict[str, Any] | None:
+    """The previous build's :func:`summary` brought up to date for edited entities, or None
+    when the edit changes more than it can follow (types, sources, dates)."""
+    if before is None or before.get("ontology") != onto.fingerprint[:16]:
+        return None
+    after: dict[str, Any] = json.loads(json.dumps(before))
+    for was, now in changes:
+        if was.type != now.type or was.is_source or now.is_source or (
+                _dates_of(was) != _dates_of(now)):
+            return None
+        after["relations"] += len(now.relations) - len(was.relations)
+        after["facts"] += len(now.facts) - len(was.facts)
+    after["triples"] = count
+    return after
+
+
+def _dates_of(e: Entity) -> set[str]:
+    return {x for d in [*e.relations, *e.facts] for x in (d.date, d.start, d.end) if x}
+
+
 def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True,
                   graph_dir: Path | None = None) -> None:
     """Write every output file into ``folder`` (which must exist)."""
@@ -173,7 +194,7 @@ def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
     gc.disable()  # millions of small objects, no cycles worth collecting: the collector would
     try:          # walk them again and again
         compiled, summ, skipped = _build(graph_dir, out_dir, ontology_dir, html, before_swap)
-        if keep is not None:
+        if keep is not None and compiled is not None:
             keep.append(compiled)
     finally:
         from .names import PINYIN_KEYS
@@ -189,7 +210,7 @@ def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
                        by_type=summ["by_type"],  # type: ignore[arg-type]
                        relations=int(summ["relations"]),  # type: ignore[call-overload]
                        facts=int(summ["facts"]),  # type: ignore[call-overload]
-                       triples=compiled.n_triples,
+                       triples=int(summ["triples"]),  # type: ignore[call-overload]
                        sources=int(summ["sources"]),  # type: ignore[call-overload]
                        seconds=time.perf_counter() - t0, files=files,
                        data_date=summ["data_date"],  # type: ignore[arg-type]
@@ -198,7 +219,7 @@ def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
 
 def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool,
            before_swap: Callable[[Path], None] | None
-           ) -> tuple[Compiled, dict[str, object], str | None]:
+           ) -> tuple[Compiled | None, dict[str, object], str | None]:
     from . import incremental
 
     if not graph_dir.is_dir():
@@ -226,7 +247,8 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
 
 def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], rels: list[str],
              problems: list[Problem], html: bool, before_swap: Callable[[Path], None] | None,
-             lock: _OutputLock, *, use_cache: bool) -> tuple[Compiled, dict[str, object]]:
+             lock: _OutputLock, *, use_cache: bool
+             ) -> tuple[Compiled | None, dict[str, object]]:
     """One try at building into a fresh folder and swapping it in (the first uses the cache;
     a cache found damaged on the way raises :class:`~ecosystem_kg.incremental.CacheUnusable`,
     and the build starts again without it)."""
@@ -247,15 +269,32 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
             problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files "
                                     "(*.yaml) in the graph folder", "empty"))
         compiled: Compiled | None = None
-        if st.complete and not problems:
+        # An edit that keeps every id and type, and the links that could form a cycle, as
+        # the last build had them: only the edited entities are checked again, the map and
+        # the summary are the last ones updated for them, and the other entities are never
+        # read from the cache.
+        edit = (st.complete and not problems and st.same_universe and st.changes is not None
+                and all(acyclic_links(was) == acyclic_links(now) for was, now in st.changes))
+        summ: dict[str, Any] | None = None
+        if edit:
+            assert st.changes is not None
+            if html:
+                _remember_pinyin(st.pinyin)
+                if _splice_html(onto, tmp / "ecosystem.html", (out_dir, tmp),
+                                _map_key(onto, graph_dir), st.changes):
+                    html = False  # written
+            problems.extend(validate_changed([now for _, now in st.changes], onto, st.kinds))
+            summ = _summary_after(st.summary, st.changes, st.count, onto)
+        if st.complete and not problems and (html or summ is None):
             compiled = Compiled([], sorted(st.entities, key=lambda e: e.id), onto,
                                 count=st.count)
             if html and fork:  # validation leaves valid entities as they are: the map can
                 _remember_pinyin(st.pinyin)  # start now, and is thrown away on problems
                 html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True,
-                                    layout=(out_dir, tmp))
+                                    layout=(out_dir, tmp), key=_map_key(onto, graph_dir))
         try:
-            problems.extend(validate_links(st.entities, onto, checked=st.checked))
+            if not edit:
+                problems.extend(validate_links(st.entities, onto, checked=st.checked))
         except BaseException:
             if html_job is not None:
                 html_job.cancel()
@@ -265,25 +304,32 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
                 html_job.cancel()
             raise ValidationFailed(sorted(set(problems)))
         incremental.finish_stream(st, tmp)
-        if compiled is None:  # an id differs from its file name, or a file did not
-            compiled = compile_entities(st.entities, onto)  # compile on its own
+        if compiled is None and summ is None:  # an id differs from its file name, or a file
+            compiled = compile_entities(st.entities, onto)  # did not compile on its own
             (tmp / "ecosystem.nt").write_text(to_ntriples(compiled.triples),
                                               encoding="utf-8")
             (tmp / "ecosystem.ttl").write_text(to_turtle(compiled.triples),
                                                encoding="utf-8")
             (tmp / "ecosystem.jsonld").write_text(to_jsonld(compiled.triples),
                                                   encoding="utf-8")
-        summ = summary(compiled)
+        if summ is None:
+            assert compiled is not None
+            summ = summary(compiled)
+        st.summary = summ
         if html and html_job is None:
+            assert compiled is not None
             html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=fork,
-                                layout=(out_dir, tmp))
+                                layout=(out_dir, tmp), key=_map_key(onto, graph_dir),
+                                changes=st.changes if st.complete and not edit else None)
         if not st.complete:
+            assert compiled is not None
             (tmp / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
         meta = {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)}
         if st.index is not None:
             st.index.finish(meta)
             st.index = None
         else:
+            assert compiled is not None
             write_index(compiled, tmp / INDEX_NAME, meta, graph_dir)
         (tmp / "summary.json").write_text(
             json.dumps(summ, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
@@ -314,6 +360,13 @@ def _import_map_tools() -> None:
     from . import render  # noqa: F401
 
 
+def _map_key(onto: Ontology, graph_dir: Path) -> str:
+    from .incremental import cache_header
+    from .render import map_key
+
+    return map_key(json.dumps(cache_header(onto, graph_dir), sort_keys=True))
+
+
 def _remember_pinyin(keys: dict[str, str]) -> None:
     """The map's search keys need the pinyin the index rows hold already: reuse it."""
     from .names import PINYIN_KEYS
@@ -326,19 +379,22 @@ class _HtmlJob:
     writers make, so it runs beside them); :meth:`wait` raises the error it met."""
 
     def __init__(self, compiled: Compiled, path: Path, *, fork: bool,
-                 layout: tuple[Path, Path] | None = None) -> None:
-        """``layout``: the previous and the new output folder, whose layout caches are read
-        and written."""
+                 layout: tuple[Path, Path] | None = None, key: str = "",
+                 changes: list[tuple[Entity, Entity]] | None = None) -> None:
+        """``layout``: the previous and the new output folder, whose layout caches and map
+        records are read and written; ``key``: what the map depends on besides the entities;
+        ``changes``: the entities edited since the previous build (before, after), when no
+        file was added or removed."""
         import multiprocessing
 
         self.proc: Any = None
+        args = (compiled, path, layout, key, changes)
         if not fork or "fork" not in multiprocessing.get_all_start_methods():
-            _write_html(compiled, path, layout)
+            _write_html(*args)
             return
         ctx = multiprocessing.get_context("fork")
         self.conn, child_conn = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_html_child, args=(compiled, path, child_conn, layout),
-                                daemon=True)
+        self.proc = ctx.Process(target=_html_child, args=(child_conn, *args), daemon=True)
         self.proc.start()
         child_conn.close()
 
@@ -364,27 +420,64 @@ class _HtmlJob:
             self.proc = None
 
 
-def _write_html(compiled: Compiled, path: Path, layout: tuple[Path, Path] | None = None
-                ) -> None:
+def _write_html(compiled: Compiled, path: Path, layout: tuple[Path, Path] | None = None,
+                key: str = "", changes: list[tuple[Entity, Entity]] | None = None) -> None:
+    """The whole-graph map: the previous build's page with the edited entities' records
+    replaced when that is all the edit changes (see :func:`~ecosystem_kg.render.splice_map`),
+    drawn whole otherwise."""
     from .incremental import CACHE_DIR
-    from .render import LayoutCache, render_html
+    from .render import LayoutCache, render_html, render_map
 
-    cache = None
-    if layout is not None:
-        new = layout[1] / CACHE_DIR / LAYOUT_FILE
-        new.parent.mkdir(exist_ok=True)
-        cache = LayoutCache(layout[0] / CACHE_DIR / LAYOUT_FILE, new)
-    path.write_text(render_html(compiled, layout_cache=cache), encoding="utf-8")
+    if layout is None:
+        path.write_text(render_html(compiled), encoding="utf-8")
+        return
+    if changes is not None and _splice_html(compiled.ontology, path, layout, key, changes):
+        return
+    old, new = layout[0] / CACHE_DIR, layout[1] / CACHE_DIR
+    new.mkdir(exist_ok=True)
+    cache = LayoutCache(old / LAYOUT_FILE, new / LAYOUT_FILE)
+    text, records = render_map(compiled, layout_cache=cache)
+    path.write_text(text, encoding="utf-8")
+    if key:
+        records.save(new / MAP_FILE, key, path)
+
+
+def _splice_html(onto: Ontology, path: Path, layout: tuple[Path, Path], key: str,
+                 changes: list[tuple[Entity, Entity]]) -> bool:
+    """Write the map by replacing the edited entities' records in the previous build's page,
+    if that is all the edit changes; False if the map must be drawn again."""
+    from .incremental import CACHE_DIR
+    from .render import MapRecords, splice_map
+
+    old, new = layout[0] / CACHE_DIR, layout[1] / CACHE_DIR
+    records = MapRecords.load(old / MAP_FILE, key, layout[0] / "ecosystem.html") if key else None
+    if records is None:
+        return False
+    try:
+        page = (layout[0] / "ecosystem.html").read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    spliced = splice_map(page, records, changes, onto)
+    if spliced is None:
+        return False
+    new.mkdir(exist_ok=True)
+    path.write_text(spliced[0], encoding="utf-8")
+    spliced[1].save(new / MAP_FILE, key, path)
+    try:  # the positions stay as they were: kept for the build after this one
+        shutil.copyfile(old / LAYOUT_FILE, new / LAYOUT_FILE)
+    except OSError:
+        pass
+    return True
 
 
 LAYOUT_FILE = "layout.bin"
+MAP_FILE = "map.bin"  # where each entity's records lie in ecosystem.html
 
 
-def _html_child(compiled: Compiled, path: Path, conn: Any,
-                layout: tuple[Path, Path] | None = None) -> None:
+def _html_child(conn: Any, *args: Any) -> None:
     error: BaseException | None = None
     try:
-        _write_html(compiled, path, layout)
+        _write_html(*args)
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
         error = exc
     try:

@@ -65,11 +65,25 @@ def render_html(compiled: Compiled, *, keep: set[str] | None = None, as_of: str 
     (YYYY[-MM[-DD]]) drops relations and attribute values not in force on that date;
     ``layout_cache`` reuses the positions of a previous map of the same nodes and links.
     """
+    return _render(compiled, keep, as_of, title, layout_cache)[0]
+
+
+def render_map(compiled: Compiled, layout_cache: LayoutCache | None = None
+               ) -> tuple[str, MapRecords]:
+    """The whole-graph map a build writes, and where each entity's records lie in it (so
+    that the next build can replace just the records of the entities that changed: see
+    :func:`splice_map`)."""
+    return _render(compiled, None, None, None, layout_cache)
+
+
+def _render(compiled: Compiled, keep: set[str] | None, as_of: str | None, title: str | None,
+            layout_cache: LayoutCache | None) -> tuple[str, MapRecords]:
     if as_of is not None and (msg := check_date(as_of)):
         raise EkgError(f"as_of: {msg}")
     from pyvis.network import Network
 
     data = _payload(compiled, keep, as_of, title or DEFAULT_TITLE, layout_cache)
+    edge_src = data.pop("_edgeSrc")
     n = len(data["nodes"])
     net = Network(directed=True, cdn_resources="in_line")
     physics = 0 < n <= PHYSICS_LIMIT and bool(data["edges"])
@@ -86,7 +100,7 @@ def render_html(compiled: Compiled, *, keep: set[str] | None = None, as_of: str 
     data["vis"] = {"nodes": vis_nodes, "edges": vis_edges, "options": options}
     data["physics"] = physics
     data["lod"] = len(vis_edges) > LOD_EDGES
-    return _page(data)
+    return _page(data, edge_src)
 
 
 def render_file(*, graph: Path, out: Path, ontology: Path | None, entity: str | None, hops: int,
@@ -251,6 +265,64 @@ def _search_keys(ent: Entity) -> list[str]:
     return sorted(keys)
 
 
+def _edge_item(r: Any, used_sources: set[str], used_units: set[str], dates: set[str]
+               ) -> dict[str, Any]:
+    """A drawn relation's record in the page (what its panel shows); what it uses is added
+    to the sets."""
+    item = _dated(r)
+    if r.role:
+        item["ro"] = r.role
+    if r.amount is not None:
+        item["am"] = _value_text(r.amount.value)
+        if r.amount.unit:
+            item["au"] = r.amount.unit
+            used_units.add(r.amount.unit)
+    used_sources.update(r.sources)
+    dates.update(x for x in (r.date, r.start, r.end) if x)
+    return item
+
+
+def _vis_node(e: Entity, x: float, y: float, degree: int) -> dict[str, Any]:
+    return {"id": e.id, "label": e.name_zh or e.name_en or e.id, "group": e.type,
+            "x": x, "y": y, "size": round(min(42.0, 9.0 + 3.2 * math.sqrt(degree)), 1)}
+
+
+def _node_item(e: Entity, degree: int, as_of: str | None, used_sources: set[str],
+               used_units: set[str], used_attrs: set[str], dates: set[str]) -> dict[str, Any]:
+    """An entity's record in the page: names, search keys, description, facts in force."""
+    node: dict[str, Any] = {"id": e.id, "k": _search_keys(e), "deg": degree}
+    if e.name_zh:
+        node["zh"] = e.name_zh
+    if e.name_en:
+        node["en"] = e.name_en
+    if e.aliases:
+        node["al"] = list(e.aliases)
+    if e.description:
+        node["desc"] = dict(sorted(e.description.items()))
+    if e.sources:
+        node["s"] = list(e.sources)
+        used_sources.update(e.sources)
+    if e.note:
+        node["n"] = e.note
+    if e.wikidata:
+        node["wd"] = e.wikidata
+    facts = []
+    for f in e.facts:
+        if not in_force(as_of, f.date, f.start, f.end):
+            continue
+        fact = {"p": f.prop, "v": _value_text(f.value), **_dated(f)}
+        if f.unit:
+            fact["u"] = f.unit
+            used_units.add(f.unit)
+        facts.append(fact)
+        used_attrs.add(f.prop)
+        used_sources.update(f.sources)
+        dates.update(x for x in (f.date, f.start, f.end) if x)
+    if facts:
+        node["a"] = facts
+    return node
+
+
 def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title: str,
              layout_cache: LayoutCache | None = None) -> dict[str, Any]:
     from .pipeline import data_date
@@ -282,17 +354,7 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
     edges: list[dict[str, Any]] = []
     for _, rel, _, _, r in raw_edges:
         rel_count[rel] = rel_count.get(rel, 0) + 1
-        item = _dated(r)
-        if r.role:
-            item["ro"] = r.role
-        if r.amount is not None:
-            item["am"] = _value_text(r.amount.value)
-            if r.amount.unit:
-                item["au"] = r.amount.unit
-                used_units.add(r.amount.unit)
-        edges.append(item)
-        used_sources.update(r.sources)
-        dates.update(x for x in (r.date, r.start, r.end) if x)
+        edges.append(_edge_item(r, used_sources, used_units, dates))
 
     type_count: dict[str, int] = {}
     nodes: list[dict[str, Any]] = []
@@ -303,40 +365,9 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
     for i, e in enumerate(ents):
         type_count[e.type] = type_count.get(e.type, 0) + 1
         x, y = positions[i]
-        vis_nodes.append({"id": e.id, "label": e.name_zh or e.name_en or e.id, "group": e.type,
-                          "x": x, "y": y,
-                          "size": round(min(42.0, 9.0 + 3.2 * math.sqrt(degree[i])), 1)})
-        node: dict[str, Any] = {"id": e.id, "k": _search_keys(e), "deg": degree[i]}
-        if e.name_zh:
-            node["zh"] = e.name_zh
-        if e.name_en:
-            node["en"] = e.name_en
-        if e.aliases:
-            node["al"] = list(e.aliases)
-        if e.description:
-            node["desc"] = dict(sorted(e.description.items()))
-        if e.sources:
-            node["s"] = list(e.sources)
-            used_sources.update(e.sources)
-        if e.note:
-            node["n"] = e.note
-        if e.wikidata:
-            node["wd"] = e.wikidata
-        facts = []
-        for f in e.facts:
-            if not in_force(as_of, f.date, f.start, f.end):
-                continue
-            fact = {"p": f.prop, "v": _value_text(f.value), **_dated(f)}
-            if f.unit:
-                fact["u"] = f.unit
-                used_units.add(f.unit)
-            facts.append(fact)
-            used_attrs.add(f.prop)
-            used_sources.update(f.sources)
-            dates.update(x for x in (f.date, f.start, f.end) if x)
-        if facts:
-            node["a"] = facts
-        nodes.append(node)
+        vis_nodes.append(_vis_node(e, x, y, degree[i]))
+        nodes.append(_node_item(e, degree[i], as_of, used_sources, used_units, used_attrs,
+                                dates))
 
     types = []
     for name in sorted(type_count, key=lambda t: (-type_count[t], t)):
@@ -393,6 +424,7 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
         "units": units,
         "sources": src_out,
         "dates": sorted(dates, key=lambda d: (date_key(d), d)),
+        "_edgeSrc": [index[s] for s, _, _, _, _ in raw_edges],  # not in the page
     }
 
 
@@ -486,6 +518,153 @@ class LayoutCache:
             xy = array("d", [v for pos in positions for v in pos])
             self.write.write_bytes(key + xy.tobytes())
         return positions
+
+
+class MapRecords:
+    """Where each entity's records lie in a map page: for node ``i`` (in id order), six
+    offsets (characters) into the page: its entry in ``nodes``, in ``vis.nodes`` and its run
+    of entries in ``edges``, each as start and end."""
+
+    MAGIC = b"ekg-map-1\n"
+
+    def __init__(self, ids: list[str], spans: Any) -> None:
+        self.ids = ids
+        self.spans = spans  # array("q"), 6 per node
+
+    def save(self, path: Path, key: str, page: Path) -> None:
+        """Kept beside the build with ``key`` (what the page was made from) and the page
+        file's size and time: any other page, or any other input, and it is not used."""
+        st = page.stat()
+        head = json.dumps({"key": key, "page": [st.st_size, st.st_mtime_ns],
+                           "n": len(self.ids)}).encode()
+        ids = "\n".join(self.ids).encode("utf-8")
+        path.write_bytes(b"".join([self.MAGIC, head, b"\n", self.spans.tobytes(), ids]))
+
+    @classmethod
+    def load(cls, path: Path, key: str, page: Path) -> MapRecords | None:
+        from array import array
+
+        try:
+            data = path.read_bytes()
+            st = page.stat()
+            if not data.startswith(cls.MAGIC):
+                return None
+            end = data.index(b"\n", len(cls.MAGIC))
+            head = json.loads(data[len(cls.MAGIC):end])
+            if (head.get("key") != key or head.get("page") != [st.st_size, st.st_mtime_ns]
+                    or not isinstance(head.get("n"), int)):
+                return None
+            n = head["n"]
+            spans = array("q")
+            spans.frombytes(data[end + 1:end + 1 + 48 * n])
+            ids = data[end + 1 + 48 * n:].decode("utf-8").split("\n") if n else []
+        except (OSError, ValueError):  # unreadable or damaged: the map is drawn again
+            return None
+        if len(spans) != 6 * n or len(ids) != n:
+            return None
+        return cls(ids, spans)
+
+
+def map_key(inputs: str) -> str:
+    """What a build's map page depends on besides the entities: ``inputs`` (the graph folder
+    and ontology, from the caller), this module and the vis-network shipped with pyvis."""
+    import importlib.util
+
+    h = hashlib.sha1(inputs.encode())
+    try:
+        h.update(Path(__file__).read_bytes())
+        spec = importlib.util.find_spec("pyvis")
+        if spec is None or spec.origin is None:
+            return ""
+        root = Path(spec.origin).parent
+        for f in [root / "network.py", *sorted(root.glob("lib/vis-*/vis-network.*"))]:
+            st = f.stat()
+            h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
+def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entity]],
+               ontology: Any) -> tuple[str, MapRecords] | None:
+    """The whole-graph map after the entities in ``changes`` (before, after) were edited,
+    made from the previous map ``page`` by replacing their records; or None when the edit
+    reaches beyond them (a relation drawn or not drawn, a type, the sources, dates, attributes
+    or units the page lists), and the map must be drawn again.
+
+    Every replaced record is first made again from the entity before the edit and compared
+    with the page's text: a page that does not match its records is never spliced."""
+    from bisect import bisect_right
+
+    spans = records.spans
+    where = {id_: i for i, id_ in enumerate(records.ids)}
+    relations = ontology.relations
+
+    def drawn(e: Entity) -> list[Any]:
+        out = [r for r in e.relations if r.target in where and r.rel in relations]
+        out.sort(key=lambda r: (r.rel, r.target, r.index))
+        return out
+
+    def all_dates(e: Entity) -> set[str]:
+        return {x for d in [*e.relations, *e.facts] for x in (d.date, d.start, d.end) if x}
+
+    edits: list[tuple[int, int, str]] = []
+    for before, after in changes:
+        i = where.get(after.id)
+        if (i is None or before.id != after.id or before.type != after.type
+                or before.is_source or after.is_source):
+            return None
+        was, now = drawn(before), drawn(after)
+        if ([(r.rel, r.target, r.index) for r in was]
+                != [(r.rel, r.target, r.index) for r in now]):
+            return None
+        if all_dates(before) != all_dates(after):  # the page's data date and date list
+            return None
+        (ns, ne, vs, ve, es, ee) = spans[6 * i:6 * i + 6]
+        try:
+            deg = json.loads(page[ns:ne])["deg"]
+            vis = json.loads(page[vs:ve])
+            x, y = vis["x"], vis["y"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        texts = []
+        used = []
+        for e, rels in ((before, was), (after, now)):
+            sources: set[str] = set()
+            units: set[str] = set()
+            attrs: set[str] = set()
+            dates: set[str] = set()
+            node = script_json(_node_item(e, deg, None, sources, units, attrs, dates))
+            items = [_edge_item(r, sources, units, dates) for r in rels]
+            texts.append((node, script_json(_vis_node(e, x, y, deg)),
+                          script_json(items)[1:-1] if items else ""))
+            used.append((sources, units, attrs, dates))
+        if used[0] != used[1] or texts[0] != (page[ns:ne], page[vs:ve], page[es:ee]):
+            return None
+        for (start, end), old, new in zip(((ns, ne), (vs, ve), (es, ee)), texts[0], texts[1],
+                                          strict=True):
+            if old != new:
+                edits.append((start, end, new))
+    edits.sort()
+    parts: list[str] = []
+    at = 0
+    ends: list[int] = []
+    shift: list[int] = [0]
+    for start, end, new in edits:
+        if start < at:  # pragma: no cover - records never overlap
+            return None
+        parts += [page[at:start], new]
+        at = end
+        ends.append(end)
+        shift.append(shift[-1] + len(new) - (end - start))
+    parts.append(page[at:])
+    moved = spans[:]
+    if edits:
+        for k, v in enumerate(spans):
+            j = bisect_right(ends, v)  # edits that end at or before v move it
+            if j:
+                moved[k] = v + shift[j]
+    return "".join(parts), MapRecords(records.ids, moved)
 
 
 def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
@@ -663,10 +842,16 @@ def _vis_assets() -> tuple[str, str]:
     return js, css
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                           allow_nan=False).encode
+_UNSAFE = re.compile("[&<>\u2028\u2029]")
+
+
 def script_json(obj: Any) -> str:
     """JSON safe inside an HTML ``<script>`` element: no ``<``, ``>``, ``&``, U+2028/2029."""
-    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      allow_nan=False)
+    text: str = _ENCODE(obj)
+    if _UNSAFE.search(text) is None:
+        return text
     return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
@@ -686,7 +871,7 @@ def _escape_text(text: str) -> str:
             .replace('"', "&quot;"))
 
 
-def _page(data: dict[str, Any]) -> str:
+def _page(data: dict[str, Any], edge_src: list[int]) -> tuple[str, MapRecords]:
     vis_js, vis_css = _vis_assets()
     vis_js = _inline(re.sub(r"\n//# sourceMappingURL=\S*\s*$", "\n", vis_js), "script")
     app_js = _inline(APP_JS, "script")
@@ -696,18 +881,89 @@ def _page(data: dict[str, Any]) -> str:
            "style-src 'unsafe-inline'; img-src data:; font-src data:; "
            "base-uri 'none'; form-action 'none'")
     title = _escape_text(str(data["title"]))
-    return "".join([
+    out = _Text()
+    out.add("".join([
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n",
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
         "<meta name=\"referrer\" content=\"no-referrer\">\n",
         f"<title>{title}</title>\n<style>\n", css, "\n</style>\n</head>\n<body>\n",
         BODY_HTML.replace("__TITLE__", title),
-        "<script type=\"application/json\" id=\"ekg-data\">", script_json(data), "</script>\n",
-        "<script>", vis_js, "</script>\n",
-        "<script>", app_js, "</script>\n",
-        "</body>\n</html>\n",
-    ])
+        "<script type=\"application/json\" id=\"ekg-data\">"]))
+    records = _data_json(data, edge_src, out)
+    out.add("".join(["</script>\n",
+                     "<script>", vis_js, "</script>\n",
+                     "<script>", app_js, "</script>\n",
+                     "</body>\n</html>\n"]))
+    return "".join(out.parts), records
+
+
+class _Text:
+    """Text made piece by piece, knowing its length so far."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.pos = 0
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.pos += len(text)
+
+
+def _data_json(data: dict[str, Any], edge_src: list[int], out: _Text) -> MapRecords:
+    """``script_json(data)``, written to ``out`` record by record: the same text (tested),
+    with the place of each node's three records (its entry in ``nodes``, its entry in
+    ``vis.nodes``, its run of outgoing entries in ``edges``). ``edge_src``: the node each
+    edge goes from (ascending)."""
+    from array import array
+
+    nodes, edges, vis = data["nodes"], data["edges"], data["vis"]
+    n = len(nodes)
+    spans = array("q", bytes(8 * 6 * n))
+    for j, key in enumerate(sorted(data)):
+        out.add(("{" if j == 0 else ",") + script_json(key) + ":")
+        if key == "nodes":
+            out.add("[")
+            for i, node in enumerate(nodes):
+                if i:
+                    out.add(",")
+                spans[6 * i] = out.pos
+                out.add(script_json(node))
+                spans[6 * i + 1] = out.pos
+            out.add("]")
+        elif key == "edges":
+            out.add("[")
+            k, m = 0, len(edges)
+            for i in range(n):
+                start = k
+                while k < m and edge_src[k] == i:
+                    k += 1
+                if k > start:
+                    if start:
+                        out.add(",")
+                    spans[6 * i + 4] = out.pos
+                    out.add(script_json(edges[start:k])[1:-1])
+                else:
+                    spans[6 * i + 4] = out.pos
+                spans[6 * i + 5] = out.pos
+            if k != m:
+                raise AssertionError("edges out of order")  # pragma: no cover
+            out.add("]")
+        elif key == "vis":
+            if sorted(vis) != ["edges", "nodes", "options"]:
+                raise AssertionError("unexpected vis keys")  # pragma: no cover
+            out.add('{"edges":' + script_json(vis["edges"]) + ',"nodes":[')
+            for i, node in enumerate(vis["nodes"]):
+                if i:
+                    out.add(",")
+                spans[6 * i + 2] = out.pos
+                out.add(script_json(node))
+                spans[6 * i + 3] = out.pos
+            out.add('],"options":' + script_json(vis["options"]) + "}")
+        else:
+            out.add(script_json(data[key]))
+    out.add("}")
+    return MapRecords([node["id"] for node in nodes], spans)
 
 
 BODY_HTML = """<div id="app">

@@ -8,11 +8,11 @@ import re
 from collections.abc import Collection, Iterable
 from difflib import get_close_matches
 from pathlib import PurePath
-from typing import Any
+from typing import Any, NamedTuple
 
 from .dates import check_date, date_key
 from .errors import Problem, SourceLocation
-from .load import ID_RE, Dated, Entity
+from .load import ID_RE, SOURCE_TYPE, Dated, Entity
 from .ontology import DATE, QUANTITY, THING, URL, Ontology
 
 WIKIDATA_RE = re.compile(r"^Q[1-9]\d*$")
@@ -55,13 +55,15 @@ def validate_alone(ent: Entity, onto: Ontology, rel_path: str | None) -> list[Pr
 
 
 def validate_links(entities: list[Entity], onto: Ontology, *,
-                   checked: Collection[int] = ()) -> list[Problem]:
+                   checked: Collection[int] = (), cycles: bool = True) -> list[Problem]:
     """The problems that depend on other entities: duplicate ids, references, ranges, cycles
     (see :func:`validate_alone`).
 
     ``checked``: positions in ``entities`` of entities whose references and ranges are known
     to be right, because they passed these checks among entities with the same ids and types
-    (see :func:`universe`); they are not checked again."""
+    (see :func:`universe`); they are not checked again. ``cycles=False``: the links that
+    could make a cycle are known to be those of a graph without one (see
+    :func:`acyclic_links`)."""
     problems: list[Problem] = []
     add = problems.append
     by_id: dict[str, Entity] = {}
@@ -79,15 +81,49 @@ def validate_links(entities: list[Entity], onto: Ontology, *,
     for i, ent in enumerate(entities):
         if i not in skip:
             _check_links(ent, onto, by_id, sources, add)
-    _check_cycles(entities, by_id, add)
+    if cycles:
+        _check_cycles(entities, by_id, add)
     return problems
+
+
+def validate_changed(changed: list[Entity], onto: Ontology, kinds: dict[str, str]
+                     ) -> list[Problem]:
+    """:func:`validate_links` after an edit that kept every id and type (``kinds``: id ->
+    type) and every link that could make a cycle as they were in a graph that passed: only
+    the references and ranges of the ``changed`` entities can be wrong."""
+    by_id = {k: _Kind(t) for k, t in kinds.items()}
+    sources = {k for k, t in kinds.items() if t == SOURCE_TYPE}
+    problems: list[Problem] = []
+    for ent in changed:
+        _check_links(ent, onto, by_id, sources, problems.append)  # type: ignore[arg-type]
+    return problems
+
+
+class _Kind(NamedTuple):
+    """What the checks of a reference look at in the entity it names."""
+
+    type: str
+
+    @property
+    def is_source(self) -> bool:
+        return self.type == SOURCE_TYPE
+
+
+def acyclic_links(ent: Entity) -> list[tuple[str, str]]:
+    """The entity's links in the relations that must not form a cycle."""
+    return sorted((r.rel, r.target) for r in ent.relations if r.rel in ACYCLIC)
 
 
 def universe(entities: list[Entity]) -> str:
     """A digest of every entity's id and type: what the reference and range checks of one
     entity depend on, besides the entity itself and the ontology."""
+    return universe_of([e.id + "\t" + e.type for e in entities])
+
+
+def universe_of(pairs: list[str]) -> str:
+    """:func:`universe` of the entities' ``id + "\\t" + type``."""
     digest = hashlib.sha1()
-    for key in sorted(e.id + "\t" + e.type for e in entities):
+    for key in sorted(pairs):
         digest.update(key.encode())
         digest.update(b"\n")
     return digest.hexdigest()
