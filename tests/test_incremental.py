@@ -349,9 +349,9 @@ def test_a_poisoned_cache_blob_never_runs_code_in_a_rebuild_on_two_cores(
     build(graph, clean)
     assert outputs(out) == outputs(clean)
     assert evil in (out / incremental.CACHE_DIR / incremental.BLOBS).read_bytes()
-    text = edited.read_text(encoding="utf-8")  # a date the graph may not have had: the data
-    edited.write_text(re.sub(r'date: "[^"]*"', 'date: "1999-01-01"', text, count=1),
-                      encoding="utf-8")        # date and the map's dates need every entity
+    text = edited.read_text(encoding="utf-8")  # a relation removed: the map is drawn again,
+    edited.write_text(re.sub(r"\n  - \{rel:[^\n]*", "", text, count=1),  # from every entity
+                      encoding="utf-8")
     build(graph, out)
     assert not marker.exists()
     shutil.rmtree(clean)
@@ -507,7 +507,8 @@ EDITS = {  # edit -> whether the map is made by replacing the edited entity's re
     "description": (lambda t: t.replace('en: "Synthetic ', 'en: "Edited, synthetic ', 1), True),
     "name with markup": (lambda t: t.replace('  en: "', '  en: "<b>&\\"x\\"</b> ', 1), True),
     "relation note": (lambda t: t.replace("{rel: ", '{note: "a <note>", rel: ', 1), True),
-    "new date": (lambda t: re.sub(r'date: "[^"]*"', 'date: "1999-01-01"', t, count=1), False),
+    "new date": (lambda t: re.sub(r'date: "[^"]*"', 'date: "1999-01-01"', t, count=1), True),
+    "latest date": (lambda t: re.sub(r'date: "[^"]*"', 'date: "2099-12"', t, count=1), True),
     "relation removed": (lambda t: re.sub(r"\n  - \{rel:[^\n]*", "", t, count=1), False),
 }
 

@@ -7,11 +7,14 @@ files' text to part files of its own); the main process puts each file's RDF tex
 output files in id order, keeps the entities for validation (which needs them all) and records
 where each file's text lies in the outputs.
 
-That record is the cache (``OUT/.cache/files.pickle``): the next build into the same folder
-parses only the files whose bytes changed and copies the text of the others from the previous
-outputs. The cache is written into the new output folder before it replaces the old one, so it
-always describes the outputs next to it; a cache made with another ontology, graph folder,
-working directory or version of ekg, or whose outputs were changed since, is ignored.
+That record is the cache (``OUT/.cache/files.pickle``, with each file's entity in
+``blobs.bin``): the next build into the same folder parses only the files whose bytes changed
+(files whose stamp is the one recorded are not even read), copies the text of the others from
+the previous outputs and their index rows from the previous index, and reads their entities
+back only if the edit needs them (see :attr:`Streamed.entities`). The cache is written into
+the new output folder before it replaces the old one, so it always describes the outputs next
+to it; a cache made with another ontology, graph folder, working directory or version of ekg,
+or whose outputs were changed since, is ignored.
 """
 
 from __future__ import annotations
@@ -262,7 +265,8 @@ class Streamed:
     writers: list[_Writer] = field(default_factory=list)
     closing: Any = None  # the thread finishing the outputs, if one does
     close_error: BaseException | None = None
-    summary: dict[str, Any] | None = None  # the previous build's summary (then this one's)
+    # the previous build's summary and what brings it up to date (then this build's)
+    summary: dict[str, Any] | None = None
 
     @property
     def entities(self) -> list[Entity]:
@@ -611,7 +615,9 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
 
     ``defer``: leave adding the index rows and closing the output files to
     :func:`finish_stream` (or :func:`abandon_stream`), so that whatever needs only the
-    entities (the map) can start first; otherwise they are done here.
+    entities (the map) can start first; otherwise the rows are added here. The output files
+    are closed by a thread of their own when no rows wait; :func:`finish_stream` (which the
+    caller must call, or :func:`abandon_stream`) waits for it.
 
     ``while_parsing``: called once the worker processes have started (when they do), for work
     this process can do while it waits for them (such as imports the steps after need).
@@ -626,13 +632,13 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
         stack.close()
         raise
     st.stack = stack
-    if not defer:
-        finish_stream(st, tmp)
-    elif not st.pending:  # no index rows to add first: the outputs are finished (mostly
-        import threading  # copies in the kernel) while this process goes on with the checks
+    if not st.pending:  # no index rows to add first: the outputs are finished (mostly copies
+        import threading  # in the kernel) while this process goes on with the checks
 
         st.closing = threading.Thread(target=_close_aside, args=(st, tmp), daemon=True)
         st.closing.start()
+    elif not defer:
+        finish_stream(st, tmp)
     return st
 
 
@@ -732,7 +738,7 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     writer: IndexWriter | None = None
     if ((hits or not defer) and workers > 1 and len(paths) >= parallel_min()
             and IndexChild.available()):
-        # the index is written by a process of its own: on a rebuild from the cached rows;
+        # the index is written by a process of its own: on a rebuild from the previous index;
         # on a full build without a map, from the rows as they come (the map's process, when
         # there is one, keeps the second core busy after the files are read)
         st.index = child = IndexChild(tmp / INDEX_NAME, onto)

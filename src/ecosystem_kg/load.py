@@ -213,6 +213,11 @@ def load_file(path: Path, shown: str | None = None) -> tuple[Entity | None, list
     return parse_entity(raw, file, path.stem)
 
 
+def entity_dates(e: Entity) -> set[str]:
+    """Every date, start and end the entity's relations and facts carry."""
+    return {x for d in [*e.relations, *e.facts] for x in (d.date, d.start, d.end) if x}
+
+
 def read_entity_file(path: Path, file: str) -> tuple[bytes | None, list[Problem]]:
     """The bytes of one entity file, or None and the problem that stopped the reading."""
     raw, problems, _ = read_stamped(path, file)

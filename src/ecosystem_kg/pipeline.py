@@ -14,14 +14,14 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntriples, to_turtle
 from .errors import BuildError, Problem, SourceLocation, ValidationFailed
-from .load import Entity, display_paths, entity_files
+from .load import Entity, display_paths, entity_dates, entity_files
 from .ontology import Ontology, load_ontology, resolve_ontology_dir
 from .validate import acyclic_links, validate, validate_changed, validate_links
 
@@ -121,38 +121,64 @@ def data_date(compiled: Compiled) -> str | None:
 
 
 def summary(compiled: Compiled) -> dict[str, object]:
+    return summary_state(compiled)[0]
+
+
+def summary_state(compiled: Compiled) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`summary`, and what a rebuild needs to bring it up to date after an edit: how
+    many entities carry each date, and the latest source date."""
     ents = [e for e in compiled.entities if not e.is_source]
-    return {
+    dates: Counter[str] = Counter()
+    for e in ents:
+        dates.update(entity_dates(e))
+    source_max = max((str(e.extra["date"]) for e in compiled.entities
+                      if e.is_source and e.extra.get("date")), default=None)
+    summ = {
         "entities": len(ents),
         "by_type": dict(sorted(Counter(e.type for e in ents).items())),
         "relations": sum(len(e.relations) for e in ents),
         "facts": sum(len(e.facts) for e in ents),
-        "sources": sum(1 for e in compiled.entities if e.is_source),
+        "sources": len(compiled.entities) - len(ents),
         "triples": compiled.n_triples,
-        "data_date": data_date(compiled),
+        "data_date": _latest(dates, source_max),
         "ontology": compiled.ontology.fingerprint[:16],
     }
+    return summ, {"summary": summ, "dates": dict(sorted(dates.items())),
+                  "sourceMax": source_max}
 
 
-def _summary_after(before: dict[str, Any] | None, changes: list[tuple[Entity, Entity]],
-                   count: int, onto: Ontology) -> dict[str, Any] | None:
-    """The previous build's :func:`summary` brought up to date for edited entities, or None
-    when the edit changes more than it can follow (types, sources, dates)."""
-    if before is None or before.get("ontology") != onto.fingerprint[:16]:
+def _latest(dates: Iterable[str], source_max: str | None) -> str | None:
+    return max([*dates, *([source_max] if source_max else [])], default=None)
+
+
+def _summary_after(state: dict[str, Any] | None, changes: list[tuple[Entity, Entity]],
+                   count: int, onto: Ontology) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The previous build's :func:`summary_state` brought up to date for edited entities, or
+    None when the edit changes more than it can follow (a type, a source)."""
+    if state is None:
         return None
-    after: dict[str, Any] = json.loads(json.dumps(before))
+    try:
+        summ: dict[str, Any] = json.loads(json.dumps(state["summary"]))
+        dates: Counter[str] = Counter(state["dates"])
+        source_max = state["sourceMax"]
+    except (TypeError, KeyError, ValueError):
+        return None
+    if summ.get("ontology") != onto.fingerprint[:16]:
+        return None
     for was, now in changes:
-        if was.type != now.type or was.is_source or now.is_source or (
-                _dates_of(was) != _dates_of(now)):
+        if was.type != now.type or was.is_source or now.is_source:
             return None
-        after["relations"] += len(now.relations) - len(was.relations)
-        after["facts"] += len(now.facts) - len(was.facts)
-    after["triples"] = count
-    return after
-
-
-def _dates_of(e: Entity) -> set[str]:
-    return {x for d in [*e.relations, *e.facts] for x in (d.date, d.start, d.end) if x}
+        summ["relations"] += len(now.relations) - len(was.relations)
+        summ["facts"] += len(now.facts) - len(was.facts)
+        dates.update(dict.fromkeys(entity_dates(was), -1))
+        dates.update(dict.fromkeys(entity_dates(now), 1))
+    if any(v < 0 for v in dates.values()):
+        return None
+    dates = +dates
+    summ["triples"] = count
+    summ["data_date"] = _latest(dates, source_max)
+    return summ, {"summary": summ, "dates": dict(sorted(dates.items())),
+                  "sourceMax": source_max}
 
 
 def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True,
@@ -284,7 +310,9 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
                                 _map_key(onto, graph_dir), st.changes):
                     html = False  # written
             problems.extend(validate_changed([now for _, now in st.changes], onto, st.kinds))
-            summ = _summary_after(st.summary, st.changes, st.count, onto)
+            updated = _summary_after(st.summary, st.changes, st.count, onto)
+            if updated is not None:
+                summ, st.summary = updated
         if st.complete and not problems and (html or summ is None):
             compiled = Compiled([], sorted(st.entities, key=lambda e: e.id), onto,
                                 count=st.count)
@@ -314,8 +342,7 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
                                                   encoding="utf-8")
         if summ is None:
             assert compiled is not None
-            summ = summary(compiled)
-        st.summary = summ
+            summ, st.summary = summary_state(compiled)
         if html and html_job is None:
             assert compiled is not None
             html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=fork,

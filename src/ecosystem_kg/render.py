@@ -31,6 +31,7 @@ import math
 import os
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from difflib import get_close_matches
@@ -40,7 +41,7 @@ from typing import Any
 from .compile import Compiled, number_lexical
 from .dates import check_date, date_key, in_force
 from .errors import EkgError
-from .load import Entity
+from .load import Entity, entity_dates
 
 FONT_STACK = ('"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", '
               'sans-serif')
@@ -84,6 +85,7 @@ def _render(compiled: Compiled, keep: set[str] | None, as_of: str | None, title:
 
     data = _payload(compiled, keep, as_of, title or DEFAULT_TITLE, layout_cache)
     edge_src = data.pop("_edgeSrc")
+    counts, source_max = data.pop("_counts"), data.pop("_sourceMax")
     n = len(data["nodes"])
     net = Network(directed=True, cdn_resources="in_line")
     physics = 0 < n <= PHYSICS_LIMIT and bool(data["edges"])
@@ -100,7 +102,9 @@ def _render(compiled: Compiled, keep: set[str] | None, as_of: str | None, title:
     data["vis"] = {"nodes": vis_nodes, "edges": vis_edges, "options": options}
     data["physics"] = physics
     data["lod"] = len(vis_edges) > LOD_EDGES
-    return _page(data, edge_src)
+    page, records = _page(data, edge_src)
+    records.extra.update(counts=counts, sourceMax=source_max)
+    return page, records
 
 
 def render_file(*, graph: Path, out: Path, ontology: Path | None, entity: str | None, hops: int,
@@ -332,10 +336,10 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
     ents.sort(key=lambda e: e.id)
     index = {e.id: i for i, e in enumerate(ents)}
     sources = {e.id: e for e in compiled.entities if e.is_source}
-    used_sources: set[str] = set()
-    used_attrs: set[str] = set()
-    used_units: set[str] = set()
-    dates: set[str] = set()
+    # what each entity's records use (sources, units, attributes, dates), counted over the
+    # entities: a rebuild that replaces one entity's records knows whether the lists change
+    uses: list[tuple[set[str], set[str], set[str], set[str]]] = [
+        (set(), set(), set(), set()) for _ in ents]
 
     # relations drawn: both ends kept, relation known, in force on as_of
     raw_edges: list[tuple[str, str, str, int, Any]] = []
@@ -352,9 +356,10 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
 
     rel_count: dict[str, int] = {}
     edges: list[dict[str, Any]] = []
-    for _, rel, _, _, r in raw_edges:
+    for s, rel, _, _, r in raw_edges:
         rel_count[rel] = rel_count.get(rel, 0) + 1
-        edges.append(_edge_item(r, used_sources, used_units, dates))
+        u = uses[index[s]]
+        edges.append(_edge_item(r, u[0], u[1], u[3]))
 
     type_count: dict[str, int] = {}
     nodes: list[dict[str, Any]] = []
@@ -366,8 +371,14 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
         type_count[e.type] = type_count.get(e.type, 0) + 1
         x, y = positions[i]
         vis_nodes.append(_vis_node(e, x, y, degree[i]))
-        nodes.append(_node_item(e, degree[i], as_of, used_sources, used_units, used_attrs,
-                                dates))
+        u = uses[i]
+        nodes.append(_node_item(e, degree[i], as_of, u[0], u[1], u[2], u[3]))
+    counts: dict[str, Counter[str]] = {k: Counter() for k in ("s", "u", "a", "d", "all")}
+    for e, u in zip(ents, uses, strict=True):
+        for key, used in zip("suad", u, strict=True):
+            counts[key].update(used)
+        counts["all"].update(entity_dates(e))
+    used_sources, used_units, used_attrs = set(counts["s"]), set(counts["u"]), set(counts["a"])
 
     types = []
     for name in sorted(type_count, key=lambda t: (-type_count[t], t)):
@@ -385,14 +396,8 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
     # vis-network's edge objects from them; written out, they were half the page)
     rel_pos = {r["n"]: i for i, r in enumerate(rels)}
     vis_edges = [[index[s], index[t], rel_pos[rel]] for s, rel, t, _, _ in raw_edges]
-    attrs = {}
-    for p in sorted(used_attrs):
-        a = onto.attributes.get(p)
-        attrs[p] = [a.label_zh or p, a.label_en or p] if a else [p, p]
-    units = {}
-    for u in sorted(used_units):
-        info_u = onto.units.get(u)
-        units[u] = [info_u.label_zh or u, info_u.label_en or u] if info_u else [u, u]
+    attrs = _attr_labels(used_attrs, onto)
+    units = _unit_labels(used_units, onto)
     src_out: dict[str, dict[str, str]] = {}
     for sid in sorted(used_sources):
         src = sources.get(sid)
@@ -423,9 +428,32 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
         "attrs": attrs,
         "units": units,
         "sources": src_out,
-        "dates": sorted(dates, key=lambda d: (date_key(d), d)),
+        "dates": _date_list(counts["d"]),
         "_edgeSrc": [index[s] for s, _, _, _, _ in raw_edges],  # not in the page
+        "_counts": {k: dict(sorted(c.items())) for k, c in counts.items()},  # nor these
+        "_sourceMax": max((str(e.extra["date"]) for e in sources.values()
+                           if e.extra.get("date")), default=None),
     }
+
+
+def _attr_labels(used: Iterable[str], onto: Any) -> dict[str, list[str]]:
+    attrs = {}
+    for p in sorted(used):
+        a = onto.attributes.get(p)
+        attrs[p] = [a.label_zh or p, a.label_en or p] if a else [p, p]
+    return attrs
+
+
+def _unit_labels(used: Iterable[str], onto: Any) -> dict[str, list[str]]:
+    units = {}
+    for u in sorted(used):
+        info_u = onto.units.get(u)
+        units[u] = [info_u.label_zh or u, info_u.label_en or u] if info_u else [u, u]
+    return units
+
+
+def _date_list(dates: Iterable[str]) -> list[str]:
+    return sorted(dates, key=lambda d: (date_key(d), d))
 
 
 def _tune_options(options: dict[str, Any], data: dict[str, Any], *, physics: bool,
@@ -523,20 +551,26 @@ class LayoutCache:
 class MapRecords:
     """Where each entity's records lie in a map page: for node ``i`` (in id order), six
     offsets (characters) into the page: its entry in ``nodes``, in ``vis.nodes`` and its run
-    of entries in ``edges``, each as start and end."""
+    of entries in ``edges``, each as start and end. ``extra``: where the lists of attributes,
+    units and dates and the data date lie (``top``), and how many entities use each source,
+    unit, attribute and date (``counts``; ``all``: the dates of every relation and fact, for
+    the data date, with ``sourceMax``, the latest source date)."""
 
-    MAGIC = b"ekg-map-1\n"
+    MAGIC = b"ekg-map-2\n"
 
-    def __init__(self, ids: list[str], spans: Any) -> None:
+    def __init__(self, ids: list[str], spans: Any, extra: dict[str, Any] | None = None
+                 ) -> None:
         self.ids = ids
         self.spans = spans  # array("q"), 6 per node
+        self.extra: dict[str, Any] = extra if extra is not None else {}
 
     def save(self, path: Path, key: str, page: Path) -> None:
         """Kept beside the build with ``key`` (what the page was made from) and the page
         file's size and time: any other page, or any other input, and it is not used."""
         st = page.stat()
         head = json.dumps({"key": key, "page": [st.st_size, st.st_mtime_ns],
-                           "n": len(self.ids)}).encode()
+                           "n": len(self.ids), "extra": self.extra},
+                          ensure_ascii=False, sort_keys=True).encode("utf-8")
         ids = "\n".join(self.ids).encode("utf-8")
         path.write_bytes(b"".join([self.MAGIC, head, b"\n", self.spans.tobytes(), ids]))
 
@@ -552,7 +586,8 @@ class MapRecords:
             end = data.index(b"\n", len(cls.MAGIC))
             head = json.loads(data[len(cls.MAGIC):end])
             if (head.get("key") != key or head.get("page") != [st.st_size, st.st_mtime_ns]
-                    or not isinstance(head.get("n"), int)):
+                    or not isinstance(head.get("n"), int)
+                    or not isinstance(head.get("extra"), dict)):
                 return None
             n = head["n"]
             spans = array("q")
@@ -562,7 +597,7 @@ class MapRecords:
             return None
         if len(spans) != 6 * n or len(ids) != n:
             return None
-        return cls(ids, spans)
+        return cls(ids, spans, head["extra"])
 
 
 def map_key(inputs: str) -> str:
@@ -588,15 +623,25 @@ def map_key(inputs: str) -> str:
 def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entity]],
                ontology: Any) -> tuple[str, MapRecords] | None:
     """The whole-graph map after the entities in ``changes`` (before, after) were edited,
-    made from the previous map ``page`` by replacing their records; or None when the edit
-    reaches beyond them (a relation drawn or not drawn, a type, the sources, dates, attributes
-    or units the page lists), and the map must be drawn again.
+    made from the previous map ``page`` by replacing their records (and the lists of dates,
+    attributes and units and the data date, when the edit changes them); or None when the
+    edit reaches beyond them (a relation drawn or not drawn, a type, the set of sources
+    cited), and the map must be drawn again.
 
-    Every replaced record is first made again from the entity before the edit and compared
+    Every replaced record or list is first made again as it was before the edit and compared
     with the page's text: a page that does not match its records is never spliced."""
     from bisect import bisect_right
 
     spans = records.spans
+    try:
+        counts = {k: Counter(v) for k, v in records.extra["counts"].items()}
+        top = {k: (int(v[0]), int(v[1])) for k, v in records.extra["top"].items()}
+        source_max = records.extra["sourceMax"]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None
+    if set(counts) != {"s", "u", "a", "d", "all"} or set(top) != set(TOP_SPANS):
+        return None
+    was_keys = {k: set(c) for k, c in counts.items()}
     where = {id_: i for i, id_ in enumerate(records.ids)}
     relations = ontology.relations
 
@@ -604,9 +649,6 @@ def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entit
         out = [r for r in e.relations if r.target in where and r.rel in relations]
         out.sort(key=lambda r: (r.rel, r.target, r.index))
         return out
-
-    def all_dates(e: Entity) -> set[str]:
-        return {x for d in [*e.relations, *e.facts] for x in (d.date, d.start, d.end) if x}
 
     edits: list[tuple[int, int, str]] = []
     for before, after in changes:
@@ -618,8 +660,6 @@ def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entit
         if ([(r.rel, r.target, r.index) for r in was]
                 != [(r.rel, r.target, r.index) for r in now]):
             return None
-        if all_dates(before) != all_dates(after):  # the page's data date and date list
-            return None
         (ns, ne, vs, ve, es, ee) = spans[6 * i:6 * i + 6]
         try:
             deg = json.loads(page[ns:ne])["deg"]
@@ -628,23 +668,46 @@ def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entit
         except (ValueError, KeyError, TypeError):
             return None
         texts = []
-        used = []
-        for e, rels in ((before, was), (after, now)):
-            sources: set[str] = set()
-            units: set[str] = set()
-            attrs: set[str] = set()
-            dates: set[str] = set()
-            node = script_json(_node_item(e, deg, None, sources, units, attrs, dates))
-            items = [_edge_item(r, sources, units, dates) for r in rels]
+        for e, rels, sign in ((before, was, -1), (after, now, 1)):
+            used: tuple[set[str], set[str], set[str], set[str]] = (set(), set(), set(), set())
+            node = script_json(_node_item(e, deg, None, used[0], used[1], used[2], used[3]))
+            items = [_edge_item(r, used[0], used[1], used[3]) for r in rels]
             texts.append((node, script_json(_vis_node(e, x, y, deg)),
                           script_json(items)[1:-1] if items else ""))
-            used.append((sources, units, attrs, dates))
-        if used[0] != used[1] or texts[0] != (page[ns:ne], page[vs:ve], page[es:ee]):
+            for key, ks in (*zip("suad", used, strict=True), ("all", entity_dates(e))):
+                counts[key].update(dict.fromkeys(ks, sign))
+        if texts[0] != (page[ns:ne], page[vs:ve], page[es:ee]):
             return None
         for (start, end), old, new in zip(((ns, ne), (vs, ve), (es, ee)), texts[0], texts[1],
                                           strict=True):
             if old != new:
                 edits.append((start, end, new))
+    if any(v < 0 for c in counts.values() for v in c.values()):
+        return None  # the counts were not those of the page
+    counts = {k: +c for k, c in counts.items()}  # without the keys no entity uses now
+    keys = {k: set(c) for k, c in counts.items()}
+    if keys["s"] != was_keys["s"]:  # the page lists the sources cited, with their details
+        return None
+
+    def rewrite(name: str, old: Any, new: Any) -> bool:
+        start, end = top[name]
+        if page[start:end] != script_json(old):
+            return False
+        edits.append((start, end, script_json(new)))
+        return True
+
+    def latest(dates: set[str]) -> str | None:
+        return max([*dates, *([source_max] if source_max else [])], default=None)
+
+    for name, key, make in (("attrs", "a", lambda k: _attr_labels(k, ontology)),
+                            ("units", "u", lambda k: _unit_labels(k, ontology)),
+                            ("dates", "d", _date_list)):
+        if keys[key] != was_keys[key] and not rewrite(name, make(was_keys[key]),
+                                                      make(keys[key])):
+            return None
+    if (latest(keys["all"]) != latest(was_keys["all"])
+            and not rewrite("dataDate", latest(was_keys["all"]), latest(keys["all"]))):
+        return None
     edits.sort()
     parts: list[str] = []
     at = 0
@@ -658,13 +721,19 @@ def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entit
         ends.append(end)
         shift.append(shift[-1] + len(new) - (end - start))
     parts.append(page[at:])
-    moved = spans[:]
+
+    def moved(v: int) -> int:
+        return v + shift[bisect_right(ends, v)]  # edits that end at or before v move it
+
+    new_spans = spans[:]
     if edits:
         for k, v in enumerate(spans):
-            j = bisect_right(ends, v)  # edits that end at or before v move it
-            if j:
-                moved[k] = v + shift[j]
-    return "".join(parts), MapRecords(records.ids, moved)
+            if v >= ends[0]:
+                new_spans[k] = moved(v)
+    extra = {"top": {k: [moved(a), moved(b)] for k, (a, b) in top.items()},
+             "counts": {k: dict(sorted(c.items())) for k, c in counts.items()},
+             "sourceMax": source_max}
+    return "".join(parts), MapRecords(records.ids, new_spans, extra)
 
 
 def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
@@ -920,9 +989,14 @@ def _data_json(data: dict[str, Any], edge_src: list[int], out: _Text) -> MapReco
     nodes, edges, vis = data["nodes"], data["edges"], data["vis"]
     n = len(nodes)
     spans = array("q", bytes(8 * 6 * n))
+    top: dict[str, list[int]] = {}
     for j, key in enumerate(sorted(data)):
         out.add(("{" if j == 0 else ",") + script_json(key) + ":")
-        if key == "nodes":
+        if key in TOP_SPANS:
+            start = out.pos
+            out.add(script_json(data[key]))
+            top[key] = [start, out.pos]
+        elif key == "nodes":
             out.add("[")
             for i, node in enumerate(nodes):
                 if i:
@@ -963,7 +1037,10 @@ def _data_json(data: dict[str, Any], edge_src: list[int], out: _Text) -> MapReco
         else:
             out.add(script_json(data[key]))
     out.add("}")
-    return MapRecords([node["id"] for node in nodes], spans)
+    return MapRecords([node["id"] for node in nodes], spans, {"top": top})
+
+
+TOP_SPANS = ("attrs", "units", "dates", "dataDate")  # lists a rebuild may write again
 
 
 BODY_HTML = """<div id="app">
