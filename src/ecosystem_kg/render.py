@@ -396,8 +396,8 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
     # vis-network's edge objects from them; written out, they were half the page)
     rel_pos = {r["n"]: i for i, r in enumerate(rels)}
     vis_edges = [[index[s], index[t], rel_pos[rel]] for s, rel, t, _, _ in raw_edges]
-    attrs = _attr_labels(used_attrs, onto)
-    units = _unit_labels(used_units, onto)
+    attrs = _labels(used_attrs, onto.attributes)
+    units = _labels(used_units, onto.units)
     src_out: dict[str, dict[str, str]] = {}
     for sid in sorted(used_sources):
         src = sources.get(sid)
@@ -436,20 +436,13 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
     }
 
 
-def _attr_labels(used: Iterable[str], onto: Any) -> dict[str, list[str]]:
-    attrs = {}
-    for p in sorted(used):
-        a = onto.attributes.get(p)
-        attrs[p] = [a.label_zh or p, a.label_en or p] if a else [p, p]
-    return attrs
-
-
-def _unit_labels(used: Iterable[str], onto: Any) -> dict[str, list[str]]:
-    units = {}
-    for u in sorted(used):
-        info_u = onto.units.get(u)
-        units[u] = [info_u.label_zh or u, info_u.label_en or u] if info_u else [u, u]
-    return units
+def _labels(used: Iterable[str], terms: dict[str, Any]) -> dict[str, list[str]]:
+    """[zh, en] labels of the attributes or units used (``terms``: the ontology's)."""
+    out = {}
+    for name in sorted(used):
+        t = terms.get(name)
+        out[name] = [t.label_zh or name, t.label_en or name] if t else [name, name]
+    return out
 
 
 def _date_list(dates: Iterable[str]) -> list[str]:
@@ -699,8 +692,8 @@ def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entit
     def latest(dates: set[str]) -> str | None:
         return max([*dates, *([source_max] if source_max else [])], default=None)
 
-    for name, key, make in (("attrs", "a", lambda k: _attr_labels(k, ontology)),
-                            ("units", "u", lambda k: _unit_labels(k, ontology)),
+    for name, key, make in (("attrs", "a", lambda k: _labels(k, ontology.attributes)),
+                            ("units", "u", lambda k: _labels(k, ontology.units)),
                             ("dates", "d", _date_list)):
         if keys[key] != was_keys[key] and not rewrite(name, make(was_keys[key]),
                                                       make(keys[key])):
