@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date as _date
 
 DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -48,3 +49,8 @@ def in_force(as_of: str | None, date: str | None, start: str | None, end: str | 
     if end is not None and date_key(end, end=True) < date_key(as_of):
         return False
     return True
+
+
+def latest(dates: Iterable[str], source_date: str | None) -> str | None:
+    """The latest of the statement dates and a source's date (the data date), or None."""
+    return max([*dates, *([source_date] if source_date else [])], default=None)

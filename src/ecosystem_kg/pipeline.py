@@ -14,12 +14,13 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntriples, to_turtle
+from .dates import latest
 from .errors import BuildError, Problem, SourceLocation, ValidationFailed
 from .load import Entity, display_paths, entity_dates, entity_files
 from .ontology import Ontology, load_ontology, resolve_ontology_dir
@@ -140,15 +141,11 @@ def summary_state(compiled: Compiled) -> tuple[dict[str, Any], dict[str, Any]]:
         "facts": sum(len(e.facts) for e in ents),
         "sources": len(compiled.entities) - len(ents),
         "triples": compiled.n_triples,
-        "data_date": _latest(dates, source_max),
+        "data_date": latest(dates, source_max),
         "ontology": compiled.ontology.fingerprint[:16],
     }
     return summ, {"summary": summ, "dates": dict(sorted(dates.items())),
                   "sourceMax": source_max}
-
-
-def _latest(dates: Iterable[str], source_max: str | None) -> str | None:
-    return max([*dates, *([source_max] if source_max else [])], default=None)
 
 
 def _summary_after(state: dict[str, Any] | None, changes: list[tuple[Entity, Entity]],
@@ -176,7 +173,7 @@ def _summary_after(state: dict[str, Any] | None, changes: list[tuple[Entity, Ent
         return None
     dates = +dates
     summ["triples"] = count
-    summ["data_date"] = _latest(dates, source_max)
+    summ["data_date"] = latest(dates, source_max)
     return summ, {"summary": summ, "dates": dict(sorted(dates.items())),
                   "sourceMax": source_max}
 
@@ -346,8 +343,7 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
         if html and html_job is None:
             assert compiled is not None
             html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=fork,
-                                layout=(out_dir, tmp), key=_map_key(onto, graph_dir),
-                                changes=st.changes if st.complete and not edit else None)
+                                layout=(out_dir, tmp), key=_map_key(onto, graph_dir))
         if not st.complete:
             assert compiled is not None
             (tmp / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
@@ -406,16 +402,14 @@ class _HtmlJob:
     writers make, so it runs beside them); :meth:`wait` raises the error it met."""
 
     def __init__(self, compiled: Compiled, path: Path, *, fork: bool,
-                 layout: tuple[Path, Path] | None = None, key: str = "",
-                 changes: list[tuple[Entity, Entity]] | None = None) -> None:
-        """``layout``: the previous and the new output folder, whose layout caches and map
-        records are read and written; ``key``: what the map depends on besides the entities;
-        ``changes``: the entities edited since the previous build (before, after), when no
-        file was added or removed."""
+                 layout: tuple[Path, Path], key: str) -> None:
+        """``layout``: the previous and the new output folder, whose layout caches are read
+        and written; ``key``: what the map depends on besides the entities (kept with the
+        map's records, see :func:`_splice_html`)."""
         import multiprocessing
 
         self.proc: Any = None
-        args = (compiled, path, layout, key, changes)
+        args = (compiled, path, layout, key)
         if not fork or "fork" not in multiprocessing.get_all_start_methods():
             _write_html(*args)
             return
@@ -447,19 +441,12 @@ class _HtmlJob:
             self.proc = None
 
 
-def _write_html(compiled: Compiled, path: Path, layout: tuple[Path, Path] | None = None,
-                key: str = "", changes: list[tuple[Entity, Entity]] | None = None) -> None:
-    """The whole-graph map: the previous build's page with the edited entities' records
-    replaced when that is all the edit changes (see :func:`~ecosystem_kg.render.splice_map`),
-    drawn whole otherwise."""
+def _write_html(compiled: Compiled, path: Path, layout: tuple[Path, Path], key: str) -> None:
+    """The whole-graph map, drawn whole (its layout reused while the nodes and links are the
+    same), with the records :func:`_splice_html` needs at the next build."""
     from .incremental import CACHE_DIR
-    from .render import LayoutCache, render_html, render_map
+    from .render import LayoutCache, render_map
 
-    if layout is None:
-        path.write_text(render_html(compiled), encoding="utf-8")
-        return
-    if changes is not None and _splice_html(compiled.ontology, path, layout, key, changes):
-        return
     old, new = layout[0] / CACHE_DIR, layout[1] / CACHE_DIR
     new.mkdir(exist_ok=True)
     cache = LayoutCache(old / LAYOUT_FILE, new / LAYOUT_FILE)

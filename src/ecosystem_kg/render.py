@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .compile import Compiled, number_lexical
-from .dates import check_date, date_key, in_force
+from .dates import check_date, date_key, in_force, latest
 from .errors import EkgError
 from .load import Entity, entity_dates
 
@@ -379,6 +379,8 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
             counts[key].update(used)
         counts["all"].update(entity_dates(e))
     used_sources, used_units, used_attrs = set(counts["s"]), set(counts["u"]), set(counts["a"])
+    source_max = max((str(e.extra["date"]) for e in sources.values() if e.extra.get("date")),
+                     default=None)
 
     types = []
     for name in sorted(type_count, key=lambda t: (-type_count[t], t)):
@@ -416,7 +418,8 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
 
     return {
         "title": title,
-        "dataDate": data_date(compiled),
+        # every entity's dates are counted above when the map shows them all
+        "dataDate": latest(counts["all"], source_max) if keep is None else data_date(compiled),
         "asOf": as_of,
         "font": FONT_STACK,
         "nodes": nodes,
@@ -431,8 +434,7 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
         "dates": _date_list(counts["d"]),
         "_edgeSrc": [index[s] for s, _, _, _, _ in raw_edges],  # not in the page
         "_counts": {k: dict(sorted(c.items())) for k, c in counts.items()},  # nor these
-        "_sourceMax": max((str(e.extra["date"]) for e in sources.values()
-                           if e.extra.get("date")), default=None),
+        "_sourceMax": source_max,
     }
 
 
@@ -689,17 +691,14 @@ def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entit
         edits.append((start, end, script_json(new)))
         return True
 
-    def latest(dates: set[str]) -> str | None:
-        return max([*dates, *([source_max] if source_max else [])], default=None)
-
     for name, key, make in (("attrs", "a", lambda k: _labels(k, ontology.attributes)),
                             ("units", "u", lambda k: _labels(k, ontology.units)),
                             ("dates", "d", _date_list)):
         if keys[key] != was_keys[key] and not rewrite(name, make(was_keys[key]),
                                                       make(keys[key])):
             return None
-    if (latest(keys["all"]) != latest(was_keys["all"])
-            and not rewrite("dataDate", latest(was_keys["all"]), latest(keys["all"]))):
+    was_date, date = latest(was_keys["all"], source_max), latest(keys["all"], source_max)
+    if date != was_date and not rewrite("dataDate", was_date, date):
         return None
     edits.sort()
     parts: list[str] = []
