@@ -794,15 +794,12 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
         prev = ""
         kinds = st.kinds
         pairs: list[str] = []  # id and type of every entity, for the universe
-        lazy: dict[int, Span] = {}
         for i in order:
             hit = hits.get(i)
-            rblob = b""
             kind: Kind | None
             if hit is not None:  # not unpickled here (see Streamed.entities)
                 sha, bspan, spans, stamp, kind = hit
                 assert kind is not None  # hits have one
-                lazy[i] = bspan
                 bspan = writers[5].copy(old_blobs, bspan)
                 texts, placed = None, None
                 ent, count, pinyin = None, kind[2], ()
@@ -863,27 +860,23 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             child.prepare()  # beside the checks across files
     if parts is not None:  # the workers are gone: no part file is written or made any more
         parts.unlink()
-    pos = 0
-    for i in range(len(paths)):
-        if present[i]:
-            st.loaded.append(entities[i])
-            if i in lazy:
-                st.lazy[pos] = lazy[i]
-            pos += 1
     st.old_blobs = out_dir / _BLOBS_PATH
     st.universe = universe_of(pairs)
+    # the same ids and types as when the cached files passed the checks across files: their
+    # links need no check
+    st.same_universe = old_universe == st.universe
+    for i in range(len(paths)):
+        if present[i]:
+            hit = hits.get(i)
+            if hit is not None:  # read from the previous blobs when asked for
+                st.lazy[len(st.loaded)] = hit[1]
+                if st.same_universe:
+                    st.checked.append(len(st.loaded))
+            st.loaded.append(entities[i])
     if same_files and len(before) == len(todo):
         changed = [(b, entities[i]) for b, i in zip(before, todo, strict=True)]
         if all(b is not None and e is not None for b, e in changed):
             st.changes = changed  # type: ignore[assignment]
-    if old_universe == st.universe:  # the same ids and types as when the cached files passed
-        st.same_universe = True      # the checks across files: their links need no check
-        pos = 0
-        for i in range(len(paths)):
-            if present[i]:
-                if i in hits:
-                    st.checked.append(pos)
-                pos += 1
 
 
 def _previous(blobs: list[Span], path: Path) -> list[Entity | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from pathlib import Path
@@ -216,6 +217,12 @@ def load_file(path: Path, shown: str | None = None) -> tuple[Entity | None, list
 def entity_dates(e: Entity) -> set[str]:
     """Every date, start and end the entity's relations and facts carry."""
     return {x for d in [*e.relations, *e.facts] for x in (d.date, d.start, d.end) if x}
+
+
+def latest_source_date(entities: Iterable[Entity]) -> str | None:
+    """The latest date of the sources among ``entities``."""
+    return max((str(e.extra["date"]) for e in entities if e.is_source and e.extra.get("date")),
+               default=None)
 
 
 def read_entity_file(path: Path, file: str) -> tuple[bytes | None, list[Problem]]:

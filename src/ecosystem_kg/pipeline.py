@@ -22,7 +22,7 @@ from typing import Any
 from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntriples, to_turtle
 from .dates import latest
 from .errors import BuildError, Problem, SourceLocation, ValidationFailed
-from .load import Entity, display_paths, entity_dates, entity_files
+from .load import Entity, display_paths, entity_dates, entity_files, latest_source_date
 from .ontology import Ontology, load_ontology, resolve_ontology_dir
 from .validate import acyclic_links, validate, validate_changed, validate_links
 
@@ -112,13 +112,8 @@ def compile_graph(graph_dir: Path, ontology_dir: Path | None = None) -> Compiled
 
 def data_date(compiled: Compiled) -> str | None:
     """The latest date any statement or source carries: how recent the data is."""
-    dates: list[str] = []
-    for e in compiled.entities:
-        if e.is_source and e.extra.get("date"):
-            dates.append(str(e.extra["date"]))
-        for d in [*e.relations, *e.facts]:
-            dates.extend(x for x in (d.date, d.start, d.end) if x)
-    return max(dates) if dates else None
+    return latest({d for e in compiled.entities for d in entity_dates(e)},
+                  latest_source_date(compiled.entities))
 
 
 def summary(compiled: Compiled) -> dict[str, object]:
@@ -132,8 +127,7 @@ def summary_state(compiled: Compiled) -> tuple[dict[str, Any], dict[str, Any]]:
     dates: Counter[str] = Counter()
     for e in ents:
         dates.update(entity_dates(e))
-    source_max = max((str(e.extra["date"]) for e in compiled.entities
-                      if e.is_source and e.extra.get("date")), default=None)
+    source_max = latest_source_date(compiled.entities)
     summ = {
         "entities": len(ents),
         "by_type": dict(sorted(Counter(e.type for e in ents).items())),

@@ -41,7 +41,7 @@ from typing import Any
 from .compile import Compiled, number_lexical
 from .dates import check_date, date_key, in_force, latest
 from .errors import EkgError
-from .load import Entity, entity_dates
+from .load import Entity, entity_dates, latest_source_date
 
 FONT_STACK = ('"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", '
               'sans-serif')
@@ -379,8 +379,7 @@ def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title
             counts[key].update(used)
         counts["all"].update(entity_dates(e))
     used_sources, used_units, used_attrs = set(counts["s"]), set(counts["u"]), set(counts["a"])
-    source_max = max((str(e.extra["date"]) for e in sources.values() if e.extra.get("date")),
-                     default=None)
+    source_max = latest_source_date(sources.values())
 
     types = []
     for name in sorted(type_count, key=lambda t: (-type_count[t], t)):
