@@ -9,6 +9,7 @@ import re
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,6 +109,14 @@ def test_worker_processes_write_the_same_files_as_one_process(
     assert sorted(parallel) == sorted(serial)
     for name in serial:  # outputs, index, cache and map layout
         assert parallel[name] == serial[name], name
+    import pickle
+
+    def entries(folder: Path) -> dict[str, Any]:  # where each file's texts and entity lie
+        data = pickle.loads((folder / incremental.CACHE_DIR / incremental.CACHE_FILE)
+                            .read_bytes())
+        return {k: v[:3] + v[4:] for k, v in pickle.loads(data["entries"]).items()}
+
+    assert entries(tmp_path / "parallel") == entries(tmp_path / "serial")
 
 
 def test_ontology_change_invalidates_the_cache(graph: Path, tmp_path: Path, mode: str,
@@ -177,8 +186,18 @@ def test_a_rebuild_checks_the_links_of_the_edited_file_only(
     build(graph, out, html=False)
     assert seen == [edited.stem]  # the other files' ids and types are as they were
     seen.clear()
+    from ecosystem_kg import incremental
+
+    real_pass = incremental.links_pass
+
+    def counting_pass(links: Any, *args: Any) -> bool:  # a parallel build without the map
+        links = list(links)                            # checks the workers' digests
+        seen.extend(eid for eid, _ in links)
+        return real_pass(links, *args)
+
+    monkeypatch.setattr(incremental, "links_pass", counting_pass)
     build(graph, tmp_path / "clean", html=False)
-    assert len(seen) == len(list(graph.rglob("*.yaml")))  # without a cache: every file
+    assert sorted(seen) == sorted(p.stem for p in graph.rglob("*.yaml"))  # no cache: every file
 
 
 @pytest.mark.parametrize("change", ["type", "delete"])
@@ -298,8 +317,16 @@ def test_a_poisoned_cache_never_runs_code(graph: Path, tmp_path: Path, parsed: l
     build(graph, out, html=False)
     assert not marker.exists()
     assert len(parsed) == len(list(graph.rglob("*.yaml")))  # no cache: a full build
+    # 1b. the entries inside a valid index (kept pickled on their own)
+    data = pickle.loads(index_file.read_bytes())
+    entries = pickle.loads(data["entries"])
+    index_file.write_bytes(pickle.dumps({**data, "entries": pickle.dumps(_Payload(marker))}))
+    parsed.clear()
+    build(graph, out, html=False)
+    assert not marker.exists()
+    assert len(parsed) == len(list(graph.rglob("*.yaml")))
     # 2. one entity's blob, the index left valid (same size and time, so it is trusted)
-    entries = pickle.loads(index_file.read_bytes())["entries"]
+    entries = pickle.loads(pickle.loads(index_file.read_bytes())["entries"])
     assert good and entries
     blobs = cache / incremental.BLOBS
     _sha, (off, n), *_ = next(iter(entries.values()))
@@ -330,7 +357,7 @@ def test_a_poisoned_cache_blob_never_runs_code_in_a_rebuild_on_two_cores(
     build(graph, out)
     marker = tmp_path / "ran"
     cache = out / incremental.CACHE_DIR
-    entries = pickle.loads((cache / incremental.CACHE_FILE).read_bytes())["entries"]
+    entries = pickle.loads(pickle.loads((cache / incremental.CACHE_FILE).read_bytes())["entries"])
     _sha, (off, n), *_ = entries[sorted(entries)[len(entries) // 2]]
     evil = pickle.dumps(_Payload(marker))
     assert len(evil) <= n

@@ -52,19 +52,21 @@ from .index import INDEX_NAME, IndexRows, IndexWriter, entity_rows
 from .load import (
     Entity,
     Stamp,
+    Tally,
     display_paths,
     parse_entity,
     read_entity_file,
     read_stamped,
     stamp_of,
+    tally,
 )
 from .ontology import Ontology, save_ontology
-from .validate import universe_of, validate_alone
+from .validate import Links, links_of, links_pass, universe_of, validate_alone
 
 CACHE_DIR = ".cache"
 CACHE_FILE = "files.pickle"  # per file: content hash, where its blob and texts lie
 BLOBS = "blobs.bin"  # per file: the pickled (entity, problems, triple count, pinyin keys)
-CACHE_FORMAT = "4"
+CACHE_FORMAT = "5"
 STREAMED = ("ecosystem.nt", "ecosystem.ttl", "ecosystem.jsonld", "ecosystem.graphml")
 EDGES_PART = ".graphml-edges.part"  # GraphML edges follow all nodes: written aside, then appended
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
@@ -100,9 +102,16 @@ def worker_count() -> int:
 def process_file(path: Path, shown: str, onto: Ontology, rel: str) -> Result:
     """Everything about one file that does not depend on the other files (``rel``: its path
     inside the graph folder)."""
+    return _process(path, shown, onto, rel)[0]
+
+
+def _process(path: Path, shown: str, onto: Ontology, rel: str, digest: bool = False
+             ) -> tuple[Result, bytes]:
+    """:func:`process_file`, and with ``digest`` its :data:`Digest`, pickled."""
     raw, problems, stamp = read_stamped(path, shown)
     if raw is None:
-        return "", pickle.dumps((None, problems, 0, ()), PROTOCOL), _NO_ROWS, None, None
+        return (("", pickle.dumps((None, problems, 0, ()), PROTOCOL), _NO_ROWS, None, None),
+                pickle.dumps((problems, 0, None, None, None), PROTOCOL) if digest else b"")
     sha = hashlib.sha1(raw).hexdigest()
     ent, problems = parse_entity(raw, shown, path.stem)
     if ent is not None:
@@ -123,8 +132,23 @@ def process_file(path: Path, shown: str, onto: Ontology, rel: str) -> Result:
             texts, rows = None, None
     pinyin = tuple((text, key) for key, _, kind, text in (rows[1] or ()) if kind == "pinyin"
                    ) if rows is not None else ()
-    return (sha, pickle.dumps((ent, problems, count, pinyin), PROTOCOL),
-            pickle.dumps(rows, PROTOCOL), texts, stamp)
+    summary = b""
+    if digest:
+        links: Links | None = None
+        tallied: Tally | None = None
+        if ent is not None and texts is not None:  # no problem: checked on the digests
+            links, tallied = links_of(ent, onto), tally(ent)
+        summary = pickle.dumps((problems, count, (ent.id, ent.type) if ent is not None else None,
+                                links, tallied), PROTOCOL)
+    return ((sha, pickle.dumps((ent, problems, count, pinyin), PROTOCOL),
+             pickle.dumps(rows, PROTOCOL), texts, stamp), summary)
+
+
+# What a build that does not keep the entities learns of one file instead (see
+# :func:`stream_build`): its problems, triple count, the entity's id and type (None without
+# an entity), and, when the file has no problem, its :func:`~ecosystem_kg.validate.links_of`
+# and :func:`~ecosystem_kg.load.tally`
+Digest = tuple[list[Problem], int, tuple[str, str] | None, Links | None, Tally | None]
 
 
 _NO_ROWS = pickle.dumps(None, PROTOCOL)
@@ -134,10 +158,12 @@ _SHARED: dict[str, Any] = {}  # what forked workers inherit
 
 
 PART_PREFIX = ".part-"  # a worker's texts, copied into the outputs by the main process
-_SEPS = (b"", b"", JSONLD_SEP.encode(), b"", b"")  # between the texts, output by output
+PARTS = 6  # part files of a worker: one per streamed text, and the pickled entities
+_SEPS = (b"", b"", JSONLD_SEP.encode(), b"", b"", b"")  # between the texts, part by part
 # what a worker returns instead of a file's texts: its process id and where the five texts lie
-# in its part files
-Placed = tuple[int, Spans]
+# in its part files (and, when it sends digests, where the pickled entity lies: a sixth span,
+# alone when the file has problems)
+Placed = tuple[int, tuple[Span, ...]]
 _PARTS: dict[str, Any] = {}  # a worker's open part files and their sizes
 
 
@@ -146,29 +172,37 @@ def _work_batch(tasks: list[tuple[str, str, str]]
     """:func:`process_file` of consecutive files in a worker process. Their texts go to the
     worker's own part files (one per output, in the folder ``_SHARED["parts"]``), each after
     the output's separator, so that the main process copies runs of them with
-    ``copy_file_range`` instead of receiving them through a pipe."""
+    ``copy_file_range`` instead of receiving them through a pipe.
+
+    With ``_SHARED["digest"]`` the pickled entities go to a part file too (the sixth span
+    says where), and the main process receives each file's :data:`Digest` in their place."""
     onto = _SHARED["onto"]
+    digest = _SHARED.get("digest", False)
     pid = os.getpid()
     if _PARTS.get("pid") != pid:
         folder = _SHARED["parts"]
         _PARTS.update(pid=pid, fds=[os.open(os.path.join(folder, f"{PART_PREFIX}{pid}.{k}"),
                                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                                    for k in range(5)], sizes=[0] * 5)
+                                    for k in range(PARTS)], sizes=[0] * PARTS)
     sizes: list[int] = _PARTS["sizes"]
-    bufs: list[list[bytes]] = [[], [], [], [], []]
+    bufs: list[list[bytes]] = [[] for _ in range(PARTS)]
     out: list[tuple[str, bytes, bytes, Placed | None, Stamp | None]] = []
     for path, shown, rel in tasks:
-        sha, blob, rblob, texts, stamp = process_file(Path(path), shown, onto, rel)
+        (sha, blob, rblob, texts, stamp), summary = _process(Path(path), shown, onto, rel,
+                                                              digest)
         placed: Placed | None = None
-        if texts is not None:
+        if texts is not None or digest:
             spans = []
-            for k in range(5):
-                sep, text = _SEPS[k], texts[k]
+            written = (*(texts or ()), *((blob,) if digest else ()))
+            for k, text in enumerate(written, 0 if texts is not None else PARTS - 1):
+                sep = _SEPS[k]
                 bufs[k].append(sep)
                 bufs[k].append(text)
                 spans.append((sizes[k] + len(sep), len(text)))
                 sizes[k] += len(sep) + len(text)
-            placed = (pid, (spans[0], spans[1], spans[2], spans[3], spans[4]))
+            placed = (pid, tuple(spans))
+        if digest:
+            blob = summary
         out.append((sha, blob, rblob, placed, stamp))
     for fd, buf in zip(_PARTS["fds"], bufs, strict=True):
         view = memoryview(b"".join(buf))
@@ -189,7 +223,7 @@ class _Parts:
         fds = self.fds.get(pid)
         if fds is None:
             fds = self.fds[pid] = []
-            for k in range(5):
+            for k in range(PARTS):
                 fds.append(os.open(self.folder / f"{PART_PREFIX}{pid}.{k}", os.O_RDONLY))
         return fds
 
@@ -267,10 +301,18 @@ class Streamed:
     close_error: BaseException | None = None
     # the previous build's summary and what brings it up to date (then this build's)
     summary: dict[str, Any] | None = None
+    # a build that did not keep the entities (see stream_build): every link was found right,
+    # and what the summary counts of each entity
+    links_checked: bool = False
+    tallies: list[Tally] | None = None
+    kept: bool = True
+    packed: bytes | None = None  # the entries, pickled (see pack)
 
     @property
     def entities(self) -> list[Entity]:
         """Every entity, in file order (the unchanged ones read from the cache now)."""
+        if not self.kept:
+            raise RuntimeError("this build did not keep the entities (keep_entities=False)")
         if self.lazy:
             assert self.old_blobs is not None
             with open(self.old_blobs, "rb") as f:
@@ -329,7 +371,7 @@ def read_cache(out_dir: Path, header: dict[str, str]
         for name, stamp in data["stamps"].items():
             if _stamp(out_dir / name) != stamp:  # changed since: the text may not be ours
                 return {}, 0, "", 0, None
-        entries: dict[str, Entry] = data["entries"]
+        entries: dict[str, Entry] = _CacheUnpickler(io.BytesIO(data["entries"])).load()
         summary = json.loads(data["summary"]) if data["summary"] is not None else None
         return (entries, int(data["edges_at"]), str(data["universe"]), int(data["started"]),
                 summary)
@@ -340,9 +382,12 @@ def read_cache(out_dir: Path, header: dict[str, str]
 _BLOBS_PATH = f"{CACHE_DIR}/{BLOBS}"
 
 
-def write_cache(folder: Path, header: dict[str, str], entries: dict[str, Entry],
+def write_cache(folder: Path, header: dict[str, str], entries: dict[str, Entry] | bytes,
                 edges_at: int, universe: str, started: int,
                 summary: dict[str, Any] | None = None) -> None:
+    """``entries``: as a dict, or already pickled (:func:`pack`)."""
+    if not isinstance(entries, bytes):
+        entries = pickle.dumps(entries, PROTOCOL)
     stamps = {name: _stamp(folder / name) for name in (*STREAMED, _BLOBS_PATH, INDEX_NAME)}
     (folder / CACHE_DIR).mkdir(exist_ok=True)
     with open(folder / CACHE_DIR / CACHE_FILE, "wb") as f:
@@ -607,7 +652,8 @@ class _Writer:
 def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Path,
                  tmp: Path, *, workers: int | None = None, use_cache: bool = True,
                  rels: list[str] | None = None, defer: bool = False,
-                 while_parsing: Callable[[], object] | None = None) -> Streamed:
+                 while_parsing: Callable[[], object] | None = None,
+                 keep_entities: bool = True) -> Streamed:
     """Load every file (cached, or parsed in parallel), check what each file decides alone
     (:func:`~ecosystem_kg.validate.validate_alone`) and write the RDF and GraphML outputs into
     ``tmp`` in id order. The checks across files come after; on problems ``tmp`` is thrown
@@ -621,12 +667,19 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
 
     ``while_parsing``: called once the worker processes have started (when they do), for work
     this process can do while it waits for them (such as imports the steps after need).
+
+    ``keep_entities=False``: the caller needs the entities only to check the links across
+    files and count the summary. A full build on worker processes then never unpickles them
+    here: each worker sends a :data:`Digest` of each file and leaves the pickled entity in a
+    part file (copied into the cache like the texts); the links are checked on the digests
+    (:attr:`Streamed.links_checked`, :attr:`Streamed.tallies`), and only when something is
+    wrong are the entities read, to say what.
     """
     st = Streamed(started=time.time_ns())
     stack = ExitStack()
     try:
         _stream(st, stack, graph_dir, onto, paths, out_dir, tmp, workers, use_cache, rels,
-                defer, while_parsing)
+                defer, while_parsing, keep_entities)
     except BaseException:
         _abandon_index(st, tmp, failed=True)
         stack.close()
@@ -705,7 +758,7 @@ def _close(st: Streamed, tmp: Path) -> None:
 def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, paths: list[Path],
             out_dir: Path, tmp: Path, workers: int | None, use_cache: bool,
             rels: list[str] | None, defer: bool,
-            while_parsing: Callable[[], object] | None) -> None:
+            while_parsing: Callable[[], object] | None, keep_entities: bool = True) -> None:
     if rels is None:
         rels = [p.relative_to(graph_dir).as_posix() for p in paths]
     shown = display_paths(graph_dir, rels)
@@ -727,11 +780,13 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
     todo = [i for i in order if i not in hits]
     st.parsed = len(todo)
     same_files = bool(old) and len(old) == len(paths) and all(shown[i] in old for i in todo)
+    workers = worker_count() if workers is None else workers
+    parallel = workers > 1 and len(todo) >= parallel_min()
+    digest = parallel and not keep_entities and not hits
     before: list[Entity | None] = []
-    if old and todo:
+    if old and todo and not digest:  # (a digest build keeps no entity to pair them with)
         before = _previous([old[shown[i]][1] for i in todo if shown[i] in old],
                            out_dir / _BLOBS_PATH)
-    workers = worker_count() if workers is None else workers
     entities: list[Entity | None] = [None] * len(paths)
     present = [False] * len(paths)
     child: IndexChild | None = None
@@ -752,15 +807,19 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             assert writer is not None
             writer.copy_from(out_dir / INDEX_NAME, hit_ids)
     parts: _Parts | None = None
+    digests: list[tuple[str, Links]] = []  # with digest: what the checks across files need,
+    tallies: list[Tally] = []              # and the summary
+    blob_at: dict[int, tuple[int, Span]] = {}  # position -> worker, span of its pickled entity
+    unique = True
     with ExitStack() as pool_stack:
         results: Iterator[tuple[str, bytes, bytes, Texts | None, Stamp | None,
                                 Placed | None]]
-        if workers > 1 and len(todo) >= parallel_min():
+        if parallel:
             import multiprocessing
 
             parts = _Parts(tmp)
             stack.callback(parts.close)  # after the outputs are closed (copies are lazy)
-            _SHARED.update(onto=onto, parts=str(tmp))
+            _SHARED.update(onto=onto, parts=str(tmp), digest=digest)
             pool = pool_stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
@@ -803,6 +862,23 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                 bspan = writers[5].copy(old_blobs, bspan)
                 texts, placed = None, None
                 ent, count, pinyin = None, kind[2], ()
+            elif digest:
+                sha, blob, rblob, texts, stamp, placed = next(results)
+                assert placed is not None and parts is not None  # the entity's span is last
+                blob_at[i] = (placed[0], placed[1][-1])
+                bspan = writers[5].copy(parts.of(placed[0])[5], placed[1][-1])
+                if len(placed[1]) == 1:  # the file has problems: no texts
+                    placed = None
+                spans = None
+                problems, count, ident, links, tallied = pickle.loads(blob)
+                st.problems.extend(problems)
+                ent, pinyin = None, ()
+                kind = (ident[0], ident[1], count) if ident is not None else None
+                if ident is not None:
+                    unique = unique and ident[0] not in kinds
+                    if links is not None and tallied is not None:
+                        digests.append((ident[0], links))
+                        tallies.append(tallied)
             else:
                 sha, blob, rblob, texts, stamp, placed = next(results)
                 bspan = writers[5].add(blob)
@@ -858,6 +934,17 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                                     kind if new_spans is not None else None)
         if child is not None and st.complete:
             child.prepare()  # beside the checks across files
+        if digest:
+            assert parts is not None
+            if (st.complete and unique and not st.problems and len(tallies) == len(kinds)
+                    and links_pass(digests, kinds, onto)):
+                st.links_checked, st.tallies = True, tallies
+                st.kept = False
+            else:  # something to say: read the entities, and check them the usual way
+                for i, (pid, (off, n)) in blob_at.items():
+                    ent, _, _, pinyin = pickle.loads(os.pread(parts.of(pid)[5], n, off))
+                    entities[i] = ent
+                    st.pinyin.update(pinyin)
     if parts is not None:  # the workers are gone: no part file is written or made any more
         parts.unlink()
     st.old_blobs = out_dir / _BLOBS_PATH
@@ -907,11 +994,20 @@ def _abandon_index(st: Streamed, tmp: Path, *, failed: bool) -> None:
         (tmp / INDEX_NAME).unlink(missing_ok=True)
 
 
-def save(folder: Path, onto: Ontology, graph_dir: Path, st: Streamed) -> None:
-    """Write the cache of a build whose outputs are complete in ``folder``."""
+def pack(st: Streamed) -> None:
+    """Pickle the cache's entries now (at 100,000 files, 0.5 s), while the index is being
+    finished elsewhere: :func:`save` writes them."""
     entries: dict[str, Entry] = st.entries
     if not st.complete:
         entries = {k: (v[0], v[1], None, v[3], None) for k, v in st.entries.items()}
-    write_cache(folder, cache_header(onto, graph_dir), entries, st.edges_at, st.universe,
+    st.packed = pickle.dumps(entries, PROTOCOL)
+
+
+def save(folder: Path, onto: Ontology, graph_dir: Path, st: Streamed) -> None:
+    """Write the cache of a build whose outputs are complete in ``folder``."""
+    if st.packed is None:
+        pack(st)
+    assert st.packed is not None
+    write_cache(folder, cache_header(onto, graph_dir), st.packed, st.edges_at, st.universe,
                 st.started, st.summary)
     save_ontology(onto, folder / CACHE_DIR)

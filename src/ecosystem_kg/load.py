@@ -219,6 +219,18 @@ def entity_dates(e: Entity) -> set[str]:
     return {x for d in [*e.relations, *e.facts] for x in (d.date, d.start, d.end) if x}
 
 
+# what the build's summary needs of one entity: its type, how many relations and facts it has,
+# its dates (sorted) and, for a source, its date
+Tally = tuple[str, int, int, tuple[str, ...], str | None]
+
+
+def tally(e: Entity) -> Tally:
+    """What :func:`~ecosystem_kg.pipeline.summary` counts of one entity."""
+    if e.is_source:
+        return e.type, 0, 0, (), str(e.extra["date"]) if e.extra.get("date") else None
+    return e.type, len(e.relations), len(e.facts), tuple(sorted(entity_dates(e))), None
+
+
 def latest_source_date(entities: Iterable[Entity]) -> str | None:
     """The latest date of the sources among ``entities``."""
     return max((str(e.extra["date"]) for e in entities if e.is_source and e.extra.get("date")),

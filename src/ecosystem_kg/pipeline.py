@@ -22,7 +22,16 @@ from typing import Any
 from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntriples, to_turtle
 from .dates import latest
 from .errors import BuildError, Problem, SourceLocation, ValidationFailed
-from .load import Entity, display_paths, entity_dates, entity_files, latest_source_date
+from .load import (
+    SOURCE_TYPE,
+    Entity,
+    Tally,
+    display_paths,
+    entity_dates,
+    entity_files,
+    latest_source_date,
+    tally,
+)
 from .ontology import Ontology, load_ontology, resolve_ontology_dir
 from .validate import acyclic_links, validate, validate_changed, validate_links
 
@@ -123,20 +132,37 @@ def summary(compiled: Compiled) -> dict[str, object]:
 def summary_state(compiled: Compiled) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`summary`, and what a rebuild needs to bring it up to date after an edit: how
     many entities carry each date, and the latest source date."""
-    ents = [e for e in compiled.entities if not e.is_source]
+    return summary_of([tally(e) for e in compiled.entities], compiled.n_triples,
+                      compiled.ontology)
+
+
+def summary_of(tallies: list[Tally], triples: int, onto: Ontology
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`summary_state` from each entity's :func:`~ecosystem_kg.load.tally` (what a
+    build that never holds the entities counts)."""
     dates: Counter[str] = Counter()
-    for e in ents:
-        dates.update(entity_dates(e))
-    source_max = latest_source_date(compiled.entities)
+    types: Counter[str] = Counter()
+    relations = facts = sources = 0
+    source_max: str | None = None
+    for kind, n_rel, n_facts, when, source_date in tallies:
+        if kind == SOURCE_TYPE:
+            sources += 1
+            if source_date is not None and (source_max is None or source_date > source_max):
+                source_max = source_date
+            continue
+        types[kind] += 1
+        relations += n_rel
+        facts += n_facts
+        dates.update(when)
     summ = {
-        "entities": len(ents),
-        "by_type": dict(sorted(Counter(e.type for e in ents).items())),
-        "relations": sum(len(e.relations) for e in ents),
-        "facts": sum(len(e.facts) for e in ents),
-        "sources": len(compiled.entities) - len(ents),
-        "triples": compiled.n_triples,
+        "entities": len(tallies) - sources,
+        "by_type": dict(sorted(types.items())),
+        "relations": relations,
+        "facts": facts,
+        "sources": sources,
+        "triples": triples,
         "data_date": latest(dates, source_max),
-        "ontology": compiled.ontology.fingerprint[:16],
+        "ontology": onto.fingerprint[:16],
     }
     return summ, {"summary": summ, "dates": dict(sorted(dates.items())),
                   "sourceMax": source_max}
@@ -280,7 +306,8 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
     try:                   # and output files are finished beside it
         st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp, rels=rels,
                                       defer=defer, use_cache=use_cache,
-                                      while_parsing=_import_map_tools if defer else None)
+                                      while_parsing=_import_map_tools if defer else None,
+                                      keep_entities=html)
         problems.extend(st.problems)
         if not paths and not problems:
             problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files "
@@ -304,7 +331,9 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
             updated = _summary_after(st.summary, st.changes, st.count, onto)
             if updated is not None:
                 summ, st.summary = updated
-        if st.complete and not problems and (html or summ is None):
+        if st.complete and not problems and st.tallies is not None:  # entities not kept
+            summ, st.summary = summary_of(st.tallies, st.count, onto)
+        elif st.complete and not problems and (html or summ is None):
             compiled = Compiled([], sorted(st.entities, key=lambda e: e.id), onto,
                                 count=st.count)
             if html and fork:  # validation leaves valid entities as they are: the map can
@@ -312,7 +341,7 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
                 html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True,
                                     layout=(out_dir, tmp), key=_map_key(onto, graph_dir))
         try:
-            if not edit:
+            if not edit and not st.links_checked:
                 problems.extend(validate_links(st.entities, onto, checked=st.checked))
         except BaseException:
             if html_job is not None:
@@ -343,6 +372,7 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
             (tmp / "ecosystem.graphml").write_text(to_graphml(compiled), encoding="utf-8")
         meta = {"summary": json.dumps(summ, ensure_ascii=False, sort_keys=True)}
         if st.index is not None:
+            incremental.pack(st)  # while the index's process sorts the rows
             st.index.finish(meta)
             st.index = None
         else:

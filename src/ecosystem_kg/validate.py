@@ -99,6 +99,58 @@ def validate_changed(changed: list[Entity], onto: Ontology, kinds: dict[str, str
     return problems
 
 
+# What validate_links looks at in one entity besides its id and type: the (rel, target) of
+# its relations and every source it cites
+Links = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
+
+
+def links_of(ent: Entity, onto: Ontology) -> Links:
+    """The :data:`Links` of one entity (a source cites nothing that is checked)."""
+    if ent.is_source:
+        return (), ()
+    refs = set(ent.sources)
+    for f in ent.facts:
+        if f.prop in onto.attributes:
+            refs.update(f.sources)
+    for r in ent.relations:
+        refs.update(r.sources)
+    return tuple([(r.rel, r.target) for r in ent.relations]), tuple(sorted(refs))
+
+
+def links_pass(links: Iterable[tuple[str, Links]], kinds: dict[str, str], onto: Ontology
+               ) -> bool:
+    """Whether :func:`validate_links` finds nothing, decided from each entity's id and
+    :func:`links_of` and every entity's type (``kinds``: id -> type, ids known to be unique),
+    without the entities: a build that does not hold them checks them this way, and reads
+    them only to say what is wrong."""
+    sources = {k for k, t in kinds.items() if t == SOURCE_TYPE}
+    in_range: dict[tuple[str, str], bool] = {}
+    cited: set[str] = set()
+    acyclic: dict[str, dict[str, list[tuple[str, SourceLocation]]]] = {r: {} for r in ACYCLIC}
+    nowhere = SourceLocation("")
+    for eid, (rels, refs) in links:
+        cited.update(refs)
+        for rel, target in rels:
+            kind = kinds.get(target)
+            if kind is None or kind == SOURCE_TYPE or target == eid:
+                return False
+            ok = in_range.get((rel, kind))
+            if ok is None:
+                info = onto.relations.get(rel)
+                ok = in_range[(rel, kind)] = (info is None or kind not in onto.classes
+                                              or onto.is_any(kind, info.range))
+            if not ok:
+                return False
+            if rel in acyclic:
+                acyclic[rel].setdefault(eid, []).append((target, nowhere))
+    if not cited <= sources:
+        return False
+    found: list[Problem] = []
+    for rel, edges in acyclic.items():
+        _find_cycles(rel, edges, found.append)
+    return not found
+
+
 class _Kind(NamedTuple):
     """What the checks of a reference look at in the entity it names."""
 
@@ -291,27 +343,33 @@ def _check_cycles(entities: list[Entity], by_id: dict[str, Entity], add: Any) ->
             for r in e.relations:
                 if r.rel == rel and r.target in by_id and r.target != e.id:
                     edges.setdefault(e.id, []).append((r.target, r.rel_loc))
-        state: dict[str, int] = {}
-        for start in sorted(edges):
-            if state.get(start):
-                continue
-            stack: list[tuple[str, int]] = [(start, 0)]
-            path: list[str] = []
-            while stack:
-                node, i = stack.pop()
-                if i == 0:
-                    state[node] = 1
-                    path.append(node)
-                succ = edges.get(node, [])
-                if i < len(succ):
-                    stack.append((node, i + 1))
-                    nxt, loc = succ[i]
-                    if state.get(nxt) == 1:
-                        cycle = path[path.index(nxt):] + [nxt]
-                        add(Problem(loc, f"cycle in {rel!r}: {' -> '.join(cycle)}; an entity "
-                                    f"cannot be {rel.replace('_', ' ')} itself", "cycle"))
-                    elif not state.get(nxt):
-                        stack.append((nxt, 0))
-                else:
-                    state[node] = 2
-                    path.pop()
+        _find_cycles(rel, edges, add)
+
+
+def _find_cycles(rel: str, edges: dict[str, list[tuple[str, SourceLocation]]], add: Any
+                 ) -> None:
+    """A problem for each cycle met walking ``edges`` (id -> links in ``rel``) depth first."""
+    state: dict[str, int] = {}
+    for start in sorted(edges):
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                path.append(node)
+            succ = edges.get(node, [])
+            if i < len(succ):
+                stack.append((node, i + 1))
+                nxt, loc = succ[i]
+                if state.get(nxt) == 1:
+                    cycle = path[path.index(nxt):] + [nxt]
+                    add(Problem(loc, f"cycle in {rel!r}: {' -> '.join(cycle)}; an entity "
+                                f"cannot be {rel.replace('_', ' ')} itself", "cycle"))
+                elif not state.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                path.pop()
