@@ -4,8 +4,9 @@ Loading one entity file depends on nothing but its bytes, the path shown in mess
 ontology; so do its triples, their N-Triples, Turtle and JSON-LD text, and its index rows. Each
 file is processed on its own (on every core when there are many files: each worker appends its
 files' text to part files of its own); the main process puts each file's RDF text into the new
-output files in id order, keeps the entities for validation (which needs them all) and records
-where each file's text lies in the outputs.
+output files in id order, keeps the entities for validation (which needs them all; a build
+without a map keeps a digest of each instead, see :func:`stream_build`) and records where each
+file's text lies in the outputs.
 
 That record is the cache (``OUT/.cache/files.pickle``, with each file's entity in
 ``blobs.bin``): the next build into the same folder parses only the files whose bytes changed
