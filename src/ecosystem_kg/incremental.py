@@ -302,17 +302,15 @@ class Streamed:
     close_error: BaseException | None = None
     # the previous build's summary and what brings it up to date (then this build's)
     summary: dict[str, Any] | None = None
-    # a build that did not keep the entities (see stream_build): every link was found right,
-    # and what the summary counts of each entity
-    links_checked: bool = False
+    # set when a build did not keep the entities (see stream_build), and every link was
+    # found right: what the summary counts of each entity
     tallies: list[Tally] | None = None
-    kept: bool = True
     packed: bytes | None = None  # the entries, pickled (see pack)
 
     @property
     def entities(self) -> list[Entity]:
         """Every entity, in file order (the unchanged ones read from the cache now)."""
-        if not self.kept:
+        if self.tallies is not None:
             raise RuntimeError("this build did not keep the entities (keep_entities=False)")
         if self.lazy:
             assert self.old_blobs is not None
@@ -673,8 +671,8 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Pa
     files and count the summary. A full build on worker processes then never unpickles them
     here: each worker sends a :data:`Digest` of each file and leaves the pickled entity in a
     part file (copied into the cache like the texts); the links are checked on the digests
-    (:attr:`Streamed.links_checked`, :attr:`Streamed.tallies`), and only when something is
-    wrong are the entities read, to say what.
+    (then :attr:`Streamed.tallies` holds what the summary counts), and only when something
+    is wrong are the entities read, to say what.
     """
     st = Streamed(started=time.time_ns())
     stack = ExitStack()
@@ -939,8 +937,7 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             assert parts is not None
             if (st.complete and unique and not st.problems and len(tallies) == len(kinds)
                     and links_pass(digests, kinds, onto)):
-                st.links_checked, st.tallies = True, tallies
-                st.kept = False
+                st.tallies = tallies
             else:  # something to say: read the entities, and check them the usual way
                 for i, (pid, (off, n)) in blob_at.items():
                     ent, _, _, pinyin = pickle.loads(os.pread(parts.of(pid)[5], n, off))

@@ -341,7 +341,7 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], 
                 html_job = _HtmlJob(compiled, tmp / "ecosystem.html", fork=True,
                                     layout=(out_dir, tmp), key=_map_key(onto, graph_dir))
         try:
-            if not edit and not st.links_checked:
+            if not edit and st.tallies is None:  # (else checked on the workers' digests)
                 problems.extend(validate_links(st.entities, onto, checked=st.checked))
         except BaseException:
             if html_job is not None:
