@@ -360,17 +360,6 @@ def turtle_body(triples: Iterable[Triple] | Groups) -> str:
     return "".join(out)
 
 
-def _jsonld_value(o: Term) -> dict[str, str]:
-    if o[0] == "i":
-        return {"@id": _compact(o[1])}
-    val = {"@value": o[1]}
-    if o[2]:
-        val["@language"] = o[2]
-    elif o[3] and o[3] != XSD + "string":
-        val["@type"] = _compact(o[3])
-    return val
-
-
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 

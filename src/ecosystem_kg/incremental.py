@@ -358,7 +358,7 @@ def cache_header(onto: Ontology, graph_dir: Path) -> dict[str, str]:
 def read_cache(out_dir: Path, header: dict[str, str]
                ) -> tuple[dict[str, Entry], int, str, int, dict[str, Any] | None]:
     """The previous build's entries, where its GraphML edges start, the
-    :func:`~ecosystem_kg.validate.universe` its entities were checked in, when it started and
+    :func:`~ecosystem_kg.validate.universe_of` its entities were checked in, when it started and
     its summary; or nothing if they do not fit this build."""
     path = out_dir / CACHE_DIR / CACHE_FILE
     try:

@@ -227,14 +227,18 @@ Tally = tuple[str, int, int, tuple[str, ...], str | None]
 def tally(e: Entity) -> Tally:
     """What :func:`~ecosystem_kg.pipeline.summary` counts of one entity."""
     if e.is_source:
-        return e.type, 0, 0, (), str(e.extra["date"]) if e.extra.get("date") else None
+        return e.type, 0, 0, (), source_date(e)
     return e.type, len(e.relations), len(e.facts), tuple(sorted(entity_dates(e))), None
+
+
+def source_date(e: Entity) -> str | None:
+    """A source's date (None for other entities, or a source without one)."""
+    return str(e.extra["date"]) if e.is_source and e.extra.get("date") else None
 
 
 def latest_source_date(entities: Iterable[Entity]) -> str | None:
     """The latest date of the sources among ``entities``."""
-    return max((str(e.extra["date"]) for e in entities if e.is_source and e.extra.get("date")),
-               default=None)
+    return max((d for e in entities if (d := source_date(e)) is not None), default=None)
 
 
 def read_entity_file(path: Path, file: str) -> tuple[bytes | None, list[Problem]]:

@@ -164,6 +164,11 @@ def summary_of(tallies: list[Tally], triples: int, onto: Ontology
         "data_date": latest(dates, source_max),
         "ontology": onto.fingerprint[:16],
     }
+    return _with_state(summ, dates, source_max)
+
+
+def _with_state(summ: dict[str, Any], dates: Counter[str], source_max: str | None
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
     return summ, {"summary": summ, "dates": dict(sorted(dates.items())),
                   "sourceMax": source_max}
 
@@ -185,17 +190,18 @@ def _summary_after(state: dict[str, Any] | None, changes: list[tuple[Entity, Ent
     for was, now in changes:
         if was.type != now.type or was.is_source or now.is_source:
             return None
-        summ["relations"] += len(now.relations) - len(was.relations)
-        summ["facts"] += len(now.facts) - len(was.facts)
-        dates.update(dict.fromkeys(entity_dates(was), -1))
-        dates.update(dict.fromkeys(entity_dates(now), 1))
+        (_, rel_was, facts_was, dates_was, _), (_, rel_now, facts_now, dates_now, _) = (
+            tally(was), tally(now))
+        summ["relations"] += rel_now - rel_was
+        summ["facts"] += facts_now - facts_was
+        dates.update(dict.fromkeys(dates_was, -1))
+        dates.update(dict.fromkeys(dates_now, 1))
     if any(v < 0 for v in dates.values()):
         return None
     dates = +dates
     summ["triples"] = count
     summ["data_date"] = latest(dates, source_max)
-    return summ, {"summary": summ, "dates": dict(sorted(dates.items())),
-                  "sourceMax": source_max}
+    return _with_state(summ, dates, source_max)
 
 
 def write_outputs(compiled: Compiled, folder: Path, *, html: bool = True,

@@ -55,15 +55,13 @@ def validate_alone(ent: Entity, onto: Ontology, rel_path: str | None) -> list[Pr
 
 
 def validate_links(entities: list[Entity], onto: Ontology, *,
-                   checked: Collection[int] = (), cycles: bool = True) -> list[Problem]:
+                   checked: Collection[int] = ()) -> list[Problem]:
     """The problems that depend on other entities: duplicate ids, references, ranges, cycles
     (see :func:`validate_alone`).
 
     ``checked``: positions in ``entities`` of entities whose references and ranges are known
     to be right, because they passed these checks among entities with the same ids and types
-    (see :func:`universe`); they are not checked again. ``cycles=False``: the links that
-    could make a cycle are known to be those of a graph without one (see
-    :func:`acyclic_links`)."""
+    (see :func:`universe_of`); they are not checked again."""
     problems: list[Problem] = []
     add = problems.append
     by_id: dict[str, Entity] = {}
@@ -81,8 +79,7 @@ def validate_links(entities: list[Entity], onto: Ontology, *,
     for i, ent in enumerate(entities):
         if i not in skip:
             _check_links(ent, onto, by_id, sources, add)
-    if cycles:
-        _check_cycles(entities, by_id, add)
+    _check_cycles(entities, by_id, add)
     return problems
 
 
@@ -166,14 +163,10 @@ def acyclic_links(ent: Entity) -> list[tuple[str, str]]:
     return sorted((r.rel, r.target) for r in ent.relations if r.rel in ACYCLIC)
 
 
-def universe(entities: list[Entity]) -> str:
-    """A digest of every entity's id and type: what the reference and range checks of one
-    entity depend on, besides the entity itself and the ontology."""
-    return universe_of([e.id + "\t" + e.type for e in entities])
-
-
 def universe_of(pairs: list[str]) -> str:
-    """:func:`universe` of the entities' ``id + "\\t" + type``."""
+    """A digest of every entity's id and type (``pairs``: each ``id + "\\t" + type``): what
+    the reference and range checks of one entity depend on, besides the entity itself and the
+    ontology."""
     digest = hashlib.sha1()
     for key in sorted(pairs):
         digest.update(key.encode())
