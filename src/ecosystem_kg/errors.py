@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 class SourceLocation(tuple[str, int, int]):
     """A place in a file: 1-based line and column.
 
-    An immutable ``(file, line, col)`` tuple (ordered and hashed as one): a loaded graph holds
-    a location for nearly every value, so they are kept as small and as quick to make, copy and
-    pickle as Python allows.
+    An immutable ``(file, line, col)`` tuple (ordered and hashed as one, and equal to the plain
+    tuple :data:`Loc` that loaded entities keep), with named fields: every
+    :class:`Problem` carries one.
     """
 
     __slots__ = ()
@@ -53,13 +53,32 @@ class SourceLocation(tuple[str, int, int]):
         return tuple.__new__, (SourceLocation, tuple(self))
 
 
-@dataclass(frozen=True, order=True)
+# A location as entities keep it: a plain ``(file, line, col)`` tuple. A loaded graph holds one
+# for nearly every value; plain tuples are made, pickled and unpickled by the interpreter
+# without a call into Python (a subclass such as SourceLocation costs one per location, and a
+# build pickles every entity). A Problem turns its location into a SourceLocation.
+Loc = tuple[str, int, int]
+
+
+def at(loc: Loc) -> str:
+    """A location as messages show it: ``file:line:col``."""
+    return f"{loc[0]}:{loc[1]}:{loc[2]}"
+
+
+@dataclass(frozen=True, order=True, init=False)
 class Problem:
     """One validation problem, located in a file."""
 
     location: SourceLocation
     message: str
     code: str = field(default="invalid", compare=False)
+
+    def __init__(self, location: Loc, message: str, code: str = "invalid") -> None:
+        if type(location) is not SourceLocation:
+            location = SourceLocation(*location)
+        object.__setattr__(self, "location", location)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "code", code)
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"

@@ -67,7 +67,7 @@ from .validate import Links, links_of, links_pass, universe_of, validate_alone
 CACHE_DIR = ".cache"
 CACHE_FILE = "files.pickle"  # per file: content hash, where its blob and texts lie
 BLOBS = "blobs.bin"  # per file: the pickled (entity, problems, triple count, pinyin keys)
-CACHE_FORMAT = "5"
+CACHE_FORMAT = "6"
 STREAMED = ("ecosystem.nt", "ecosystem.ttl", "ecosystem.jsonld", "ecosystem.graphml")
 EDGES_PART = ".graphml-edges.part"  # GraphML edges follow all nodes: written aside, then appended
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves

@@ -16,7 +16,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import Problem, SourceLocation
+from .errors import Loc, Problem
 from .yamlio import MAX_FILE_BYTES, LList, LMap, YamlFileError, decode, load_yaml
 
 ID_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
@@ -52,8 +52,8 @@ def _pickled_by_fields(cls: _C) -> _C:
 class Quantity:
     value: Any
     unit: str | None
-    loc: SourceLocation
-    unit_loc: SourceLocation | None = None
+    loc: Loc
+    unit_loc: Loc | None = None
 
 
 @dataclass(slots=True)
@@ -65,8 +65,8 @@ class Dated:
     end: str | None = None
     sources: list[str] = field(default_factory=list)
     note: str | None = None
-    date_locs: dict[str, SourceLocation] = field(default_factory=dict)
-    source_locs: list[SourceLocation] = field(default_factory=list)
+    date_locs: dict[str, Loc] = field(default_factory=dict)
+    source_locs: list[Loc] = field(default_factory=list)
 
 
 @_pickled_by_fields
@@ -77,9 +77,9 @@ class Fact(Dated):
     prop: str = ""
     value: Any = None
     unit: str | None = None
-    loc: SourceLocation = SourceLocation("")
-    value_loc: SourceLocation = SourceLocation("")
-    unit_loc: SourceLocation | None = None
+    loc: Loc = ("", 1, 1)
+    value_loc: Loc = ("", 1, 1)
+    unit_loc: Loc | None = None
     index: int = 0  # position among the entity's facts of this attribute (1-based)
 
 
@@ -92,9 +92,9 @@ class Relation(Dated):
     target: str = ""
     role: str | None = None
     amount: Quantity | None = None
-    loc: SourceLocation = SourceLocation("")
-    rel_loc: SourceLocation = SourceLocation("")
-    target_loc: SourceLocation = SourceLocation("")
+    loc: Loc = ("", 1, 1)
+    rel_loc: Loc = ("", 1, 1)
+    target_loc: Loc = ("", 1, 1)
     index: int = 0  # position among the entity's relations with the same rel and target
 
 
@@ -114,8 +114,8 @@ class Entity:
     facts: list[Fact] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # source-only fields (title, ...)
-    locs: dict[str, SourceLocation] = field(default_factory=dict)  # field -> value location
-    source_locs: list[SourceLocation] = field(default_factory=list)
+    locs: dict[str, Loc] = field(default_factory=dict)  # field -> value location
+    source_locs: list[Loc] = field(default_factory=list)
 
     @property
     def is_source(self) -> bool:
@@ -125,7 +125,7 @@ class Entity:
     def label(self) -> str:
         return self.name_zh or self.name_en or self.id
 
-    def loc(self, key: str) -> SourceLocation:
+    def loc(self, key: str) -> Loc:
         return self.locs.get(key) or self.locs["<file>"]
 
 
@@ -176,7 +176,7 @@ def entity_files(graph_dir: Path) -> tuple[list[Path], list[str], list[Problem]]
             if entry.is_symlink():
                 target = p.resolve()
                 if not target.is_relative_to(root):
-                    problems.append(Problem(SourceLocation(display_path(p, graph_dir)),
+                    problems.append(Problem((display_path(p, graph_dir), 1, 1),
                                             f"symbolic link points outside the graph folder "
                                             f"({target}); copy the file in instead", "symlink"))
                     continue
@@ -262,12 +262,12 @@ def read_stamped(path: Path, file: str) -> tuple[bytes | None, list[Problem], St
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
             if st.st_size > MAX_FILE_BYTES:  # say so without reading it
-                return None, [Problem(SourceLocation(file), f"file is {st.st_size:,} bytes; "
+                return None, [Problem((file, 1, 1), f"file is {st.st_size:,} bytes; "
                                       f"entity files are limited to {MAX_FILE_BYTES:,} bytes: "
                                       "split or shorten it", "too-large")], None
             return f.read(), [], stamp_of(st)
     except OSError as exc:
-        return None, [Problem(SourceLocation(file), f"cannot read file: {exc.strerror}",
+        return None, [Problem((file, 1, 1), f"cannot read file: {exc.strerror}",
                               "io")], None
 
 
@@ -280,7 +280,7 @@ def parse_entity(raw: bytes, file: str, stem: str) -> tuple[Entity | None, list[
     problems: list[Problem] = []
     if not isinstance(doc, LMap):
         kind = "a list" if isinstance(doc, LList) else "a single value"
-        return None, [Problem(SourceLocation(file), f"the file holds {kind}; an entity file "
+        return None, [Problem((file, 1, 1), f"the file holds {kind}; an entity file "
                               "must be a mapping with id, type, name, ... (see the README)",
                               "shape")]
     return _entity_from_map(doc, file, stem, problems), problems
@@ -304,7 +304,7 @@ def _text(m: LMap, key: str, problems: list[Problem], *, required: bool = False,
     return s
 
 
-def _str_list(m: LMap, key: str, problems: list[Problem]) -> tuple[list[str], list[SourceLocation]]:
+def _str_list(m: LMap, key: str, problems: list[Problem]) -> tuple[list[str], list[Loc]]:
     if key not in m or m[key] is None:
         return [], []
     v = m[key]
@@ -358,7 +358,7 @@ def _entity_from_map(m: LMap, file: str, stem: str, problems: list[Problem]) -> 
     if eid is None or etype is None:
         return None
     ent = Entity(id=eid, type=etype, path=file)
-    ent.locs = {"<file>": SourceLocation(file), **{k: m.vloc(k) for k in m}}
+    ent.locs = {"<file>": (file, 1, 1), **{k: m.vloc(k) for k in m}}
     if etype == SOURCE_TYPE:
         _unknown_fields(m, SOURCE_FIELDS, "a source", problems)
         title = _text(m, "title", problems, required=True)
@@ -453,7 +453,7 @@ def _entity_from_map(m: LMap, file: str, stem: str, problems: list[Problem]) -> 
 
 def _facts(attrs: LMap, prop: str, ent: Entity, problems: list[Problem]) -> None:
     v = attrs[prop]
-    items: list[tuple[Any, SourceLocation]]
+    items: list[tuple[Any, Loc]]
     if isinstance(v, LList):
         items = [(x, v.iloc(i)) for i, x in enumerate(v)]
     else:

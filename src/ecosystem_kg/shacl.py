@@ -26,7 +26,7 @@ from .compile import (
     relation_stmt_iri,
     to_rdflib,
 )
-from .errors import EkgError, Problem, SourceLocation, ValidationFailed
+from .errors import EkgError, Loc, Problem, SourceLocation, ValidationFailed
 from .load import Entity
 from .ontology import BASE, EKG, ontology_files
 
@@ -40,7 +40,7 @@ SHAPES_NS = "https://w3id.org/ecosystem-kg/shapes#"
 SHAPES_FILE = "shapes.ttl"
 _INSTALL_HINT = "SHACL checks need pyshacl: pip install 'ecosystem-kg[shacl]'"
 
-Locate = Callable[[str], SourceLocation]
+Locate = Callable[[str], Loc]
 
 
 def _pyshacl() -> Any:
@@ -99,13 +99,13 @@ def _parse_into(graph: rdflib.Graph, path: Path, what: str) -> None:
         raise EkgError(f"{path}: {what} could not be parsed: {exc}") from None
 
 
-def entity_locator(entities: list[Entity], fallback: SourceLocation) -> Locate:
+def entity_locator(entities: list[Entity], fallback: Loc) -> Locate:
     """Map a compiled node's IRI back to where it was written.
 
     An entity maps to its ``id`` value, a relation statement to its list item, an attribute
     statement to its key (or list item); anything else (an ontology node) to ``fallback``.
     """
-    table: dict[str, SourceLocation] = {}
+    table: dict[str, Loc] = {}
     for ent in entities:
         table[entity_iri(ent.id)] = ent.loc("id")
         for r in ent.relations:
@@ -113,7 +113,7 @@ def entity_locator(entities: list[Entity], fallback: SourceLocation) -> Locate:
         for f in ent.facts:
             table[fact_stmt_iri(ent.id, f.prop, f.index)] = f.loc
 
-    def locate(node: str) -> SourceLocation:
+    def locate(node: str) -> Loc:
         loc = table.get(node)
         if loc is not None:
             return loc

@@ -11,7 +11,7 @@ from pathlib import PurePath
 from typing import Any, NamedTuple
 
 from .dates import check_date, date_key
-from .errors import Problem, SourceLocation
+from .errors import Loc, Problem, at
 from .load import ID_RE, SOURCE_TYPE, Dated, Entity
 from .ontology import DATE, QUANTITY, THING, URL, Ontology
 
@@ -69,9 +69,9 @@ def validate_links(entities: list[Entity], onto: Ontology, *,
         first = by_id.get(ent.id)
         if first is not None:
             add(Problem(ent.loc("id"), f"duplicate id {ent.id!r}; also defined at "
-                        f"{first.loc('id')} (ids must be unique)", "duplicate-id"))
+                        f"{at(first.loc('id'))} (ids must be unique)", "duplicate-id"))
             add(Problem(first.loc("id"), f"duplicate id {ent.id!r}; also defined at "
-                        f"{ent.loc('id')} (ids must be unique)", "duplicate-id"))
+                        f"{at(ent.loc('id'))} (ids must be unique)", "duplicate-id"))
             continue
         by_id[ent.id] = ent
     sources = {e.id for e in entities if e.is_source}
@@ -123,8 +123,8 @@ def links_pass(links: Iterable[tuple[str, Links]], kinds: dict[str, str], onto: 
     sources = {k for k, t in kinds.items() if t == SOURCE_TYPE}
     in_range: dict[tuple[str, str], bool] = {}
     cited: set[str] = set()
-    acyclic: dict[str, dict[str, list[tuple[str, SourceLocation]]]] = {r: {} for r in ACYCLIC}
-    nowhere = SourceLocation("")
+    acyclic: dict[str, dict[str, list[tuple[str, Loc]]]] = {r: {} for r in ACYCLIC}
+    nowhere: Loc = ("", 1, 1)
     for eid, (rels, refs) in links:
         cited.update(refs)
         for rel, target in rels:
@@ -290,7 +290,7 @@ def _or(classes: list[str]) -> str:
     return "a " + ", a ".join(classes[:-1]) + f" or a {classes[-1]}"
 
 
-def _check_sources(ids: list[str], locs: list[SourceLocation], sources: set[str], add: Any
+def _check_sources(ids: list[str], locs: list[Loc], sources: set[str], add: Any
                    ) -> None:
     for sid, loc in zip(ids, locs, strict=False):
         if sid not in sources:
@@ -314,7 +314,7 @@ def _check_dated(d: Dated, add: Any) -> None:
                         "bad-date"))
 
 
-def _check_quantity(value: Any, unit: str | None, vloc: SourceLocation, uloc: SourceLocation,
+def _check_quantity(value: Any, unit: str | None, vloc: Loc, uloc: Loc,
                     prop: str, units: list[str], add: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and not math.isfinite(value)):
@@ -331,7 +331,7 @@ def _check_quantity(value: Any, unit: str | None, vloc: SourceLocation, uloc: So
 
 def _check_cycles(entities: list[Entity], by_id: dict[str, Entity], add: Any) -> None:
     for rel in ACYCLIC:
-        edges: dict[str, list[tuple[str, SourceLocation]]] = {}
+        edges: dict[str, list[tuple[str, Loc]]] = {}
         for e in entities:
             for r in e.relations:
                 if r.rel == rel and r.target in by_id and r.target != e.id:
@@ -339,7 +339,7 @@ def _check_cycles(entities: list[Entity], by_id: dict[str, Entity], add: Any) ->
         _find_cycles(rel, edges, add)
 
 
-def _find_cycles(rel: str, edges: dict[str, list[tuple[str, SourceLocation]]], add: Any
+def _find_cycles(rel: str, edges: dict[str, list[tuple[str, Loc]]], add: Any
                  ) -> None:
     """A problem for each cycle met walking ``edges`` (id -> links in ``rel``) depth first."""
     state: dict[str, int] = {}

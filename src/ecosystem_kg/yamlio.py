@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, SourceLocation
+from .errors import Loc, Problem, SourceLocation, at
 
 try:  # libyaml is about 7x faster than the pure-Python parser
     from yaml import CSafeLoader as _Loader
@@ -66,24 +66,24 @@ _COMPOSE_LOADER = (_Loader if _Loader.yaml_path_resolvers or None in _IMPLICIT
 class LMap(dict[str, Any]):
     """A mapping with the locations of itself, its keys and its values."""
 
-    loc: SourceLocation
-    key_locs: dict[str, SourceLocation]
-    val_locs: dict[str, SourceLocation]
+    loc: Loc
+    key_locs: dict[str, Loc]
+    val_locs: dict[str, Loc]
 
-    def kloc(self, key: str) -> SourceLocation:
+    def kloc(self, key: str) -> Loc:
         return self.key_locs.get(key, self.loc)
 
-    def vloc(self, key: str) -> SourceLocation:
+    def vloc(self, key: str) -> Loc:
         return self.val_locs.get(key, self.loc)
 
 
 class LList(list[Any]):
     """A sequence with the locations of itself and of each item."""
 
-    loc: SourceLocation
-    item_locs: list[SourceLocation]
+    loc: Loc
+    item_locs: list[Loc]
 
-    def iloc(self, i: int) -> SourceLocation:
+    def iloc(self, i: int) -> Loc:
         return self.item_locs[i] if i < len(self.item_locs) else self.loc
 
 
@@ -95,13 +95,8 @@ class YamlFileError(Exception):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-_make = tuple.__new__
-
-
 def _loc(file: str, mark: Any) -> SourceLocation:
-    # SourceLocation(file, mark.line + 1, mark.column + 1) without the Python-level __new__:
-    # a file has a location for every node, and this is the parser's hot loop
-    return _make(SourceLocation, (file, mark.line + 1, mark.column + 1))
+    return SourceLocation(file, mark.line + 1, mark.column + 1)
 
 
 def _pos_of_offset(text: bytes, offset: int) -> tuple[int, int]:
@@ -211,11 +206,12 @@ _Scalar = yaml.ScalarNode
 
 
 def _convert(node: Any, file: str, problems: list[Problem], seen: set[int] | None, depth: int,
-             loc: SourceLocation | None = None, *, ctrl: bool = True) -> Any:
+             loc: Loc | None = None, *, ctrl: bool = True) -> Any:
     """Located plain values of a node tree. ``seen`` tracks nodes met (aliases), None when
     the text has none; ``ctrl``: check text values for control characters."""
     if loc is None:
-        loc = _loc(file, node.start_mark)
+        mark = node.start_mark
+        loc = (file, mark.line + 1, mark.column + 1)
     if seen is not None:
         if id(node) in seen:
             problems.append(Problem(loc, "YAML anchors and aliases are not supported in entity "
@@ -245,7 +241,6 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int] | Non
             return _constructor.construct_object(node, deep=False)
         except (ValueError, yaml.YAMLError):
             return node.value
-    make = _make
     # plain text values need no call of their own (nor a depth check, below the limit)
     plain = seen is None and not ctrl and depth < MAX_DEPTH
     if isinstance(node, yaml.SequenceNode):
@@ -255,11 +250,11 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int] | Non
             return None
         out = LList()
         out.loc = loc
-        item_locs: list[SourceLocation] = []
+        item_locs: list[Loc] = []
         out.item_locs = item_locs
         for item in node.value:
             mark = item.start_mark
-            iloc = make(SourceLocation, (file, mark.line + 1, mark.column + 1))
+            iloc = (file, mark.line + 1, mark.column + 1)
             item_locs.append(iloc)
             if plain and item.tag == _STR and type(item) is _Scalar:
                 out.append(item.value)
@@ -273,13 +268,13 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int] | Non
             return None
         m = LMap()
         m.loc = loc
-        key_locs: dict[str, SourceLocation] = {}
-        val_locs: dict[str, SourceLocation] = {}
+        key_locs: dict[str, Loc] = {}
+        val_locs: dict[str, Loc] = {}
         m.key_locs = key_locs
         m.val_locs = val_locs
         for knode, vnode in node.value:
             mark = knode.start_mark
-            kloc = make(SourceLocation, (file, mark.line + 1, mark.column + 1))
+            kloc = (file, mark.line + 1, mark.column + 1)
             if plain and knode.tag == _STR and type(knode) is _Scalar:
                 key = knode.value
             else:
@@ -295,11 +290,11 @@ def _convert(node: Any, file: str, problems: list[Problem], seen: set[int] | Non
             if key in key_locs:
                 first = key_locs[key]
                 problems.append(Problem(kloc, f"duplicate key {key!r}; first defined at "
-                                        f"{first} (keep one)", "duplicate-key"))
+                                        f"{at(first)} (keep one)", "duplicate-key"))
                 continue
             key_locs[key] = kloc
             mark = vnode.start_mark
-            val_locs[key] = vloc = make(SourceLocation, (file, mark.line + 1, mark.column + 1))
+            val_locs[key] = vloc = (file, mark.line + 1, mark.column + 1)
             if plain and vnode.tag == _STR and type(vnode) is _Scalar:
                 m[key] = vnode.value
             else:
