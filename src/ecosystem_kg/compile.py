@@ -131,78 +131,110 @@ def entity_chunk(ent: Entity, onto: Ontology) -> list[Triple]:
     """One entity's triples, sorted and without duplicates. Its subjects (the entity and its
     statements, whose IRIs carry the entity's id) belong to no other entity, so the serialized
     graph is the concatenation of the serialized chunks in id order."""
-    return sorted(set(entity_triples(ent, onto)))
+    return [(s, p, o) for s, preds in entity_groups(ent, onto).items()
+            for p, objs in preds.items() for o in objs]
 
 
-def entity_triples(ent: Entity, onto: Ontology) -> list[Triple]:
+def entity_groups(ent: Entity, onto: Ontology) -> Groups:
+    """``by_subject(entity_chunk(ent, onto))``, made without the triples: subjects sorted,
+    each one's predicates sorted, each predicate's objects sorted and without duplicates."""
     s = entity_iri(ent.id)
-    t: list[Triple] = []
-    add = t.append
-    add((s, RDF + "type", iri(EKG + ent.type)))
+    g: Groups = {}
+    own: dict[str, list[Term]] = {_RDF_TYPE: [("i", EKG + ent.type)]}
+    g[s] = own
+
+    def add(p: str, o: Term) -> None:
+        objs = own.get(p)
+        if objs is None:
+            own[p] = [o]
+        else:
+            objs.append(o)
+
     if ent.is_source:
         x = ent.extra
-        add((s, RDFS + "label", lit(x.get("title", ent.id), lang_of(x.get("title", "")))))
-        add((s, DCT + "title", lit(x.get("title", ent.id), lang_of(x.get("title", "")))))
+        title = x.get("title", ent.id)
+        tlang = lang_of(x.get("title", ""))
+        add(_RDFS_LABEL, lit(title, tlang))
+        add(_DCT_TITLE, lit(title, tlang))
         if "title_en" in x:
-            add((s, DCT + "title", lit(x["title_en"], "en")))
-            add((s, RDFS + "label", lit(x["title_en"], "en")))
+            add(_DCT_TITLE, lit(x["title_en"], "en"))
+            add(_RDFS_LABEL, lit(x["title_en"], "en"))
         if "publisher" in x:
-            add((s, DCT + "publisher", lit(x["publisher"], lang_of(x["publisher"]))))
+            add(DCT + "publisher", lit(x["publisher"], lang_of(x["publisher"])))
         if "publisher_en" in x:
-            add((s, DCT + "publisher", lit(x["publisher_en"], "en")))
+            add(DCT + "publisher", lit(x["publisher_en"], "en"))
         if "date" in x:
-            add((s, DCT + "date", date_literal(x["date"])))
+            add(DCT + "date", date_literal(x["date"]))
         for a in x.get("authors", []):
-            add((s, DCT + "creator", lit(a, lang_of(a))))
+            add(DCT + "creator", lit(a, lang_of(a)))
         if "language" in x:
-            add((s, DCT + "language", lit(x["language"])))
+            add(DCT + "language", lit(x["language"]))
         if "url" in x:
-            add((s, SCHEMA + "url", lit(x["url"], "", XSD + "anyURI")))
+            add(SCHEMA + "url", lit(x["url"], "", XSD + "anyURI"))
         if "file" in x:
-            add((s, DCT + "identifier", lit(x["file"])))
+            add(DCT + "identifier", lit(x["file"]))
         if ent.note:
-            add((s, SKOS + "note", lit(ent.note)))
-        return t
+            add(_SKOS_NOTE, lit(ent.note))
+        return _sorted_groups(g)
 
     for lang, name in (("zh", ent.name_zh), ("en", ent.name_en)):
         if name:
-            add((s, RDFS + "label", lit(name, lang)))
-            add((s, SKOS + "prefLabel", lit(name, lang)))
+            add(_RDFS_LABEL, lit(name, lang))
+            add(SKOS + "prefLabel", lit(name, lang))
     for alias in ent.aliases:
-        add((s, SKOS + "altLabel", lit(alias, lang_of(alias))))
+        add(SKOS + "altLabel", lit(alias, lang_of(alias)))
     for lang, text in sorted(ent.description.items()):
-        add((s, DCT + "description", lit(text, lang)))
+        add(DCT + "description", lit(text, lang))
     if ent.wikidata:
-        add((s, SKOS + "exactMatch", iri(WD + ent.wikidata)))
+        add(SKOS + "exactMatch", ("i", WD + ent.wikidata))
     for src in ent.sources:
-        add((s, PROV + "wasDerivedFrom", iri(entity_iri(src))))
+        add(_PROV_FROM, ("i", BASE + src))
     if ent.note:
-        add((s, SKOS + "note", lit(ent.note)))
+        add(_SKOS_NOTE, lit(ent.note))
 
+    subject = ("i", s)
+    units = onto.units
     for f in ent.facts:
         info = onto.attributes.get(f.prop)
-        kind = info.kind if info else ""
-        obj = value_term(f.value, kind)
+        obj = value_term(f.value, info.kind if info else "")
         p = EKG + f.prop
-        add((s, p, obj))
-        st = fact_stmt_iri(ent.id, f.prop, f.index)
-        _statement(t, st, s, p, obj, f)
-        if f.unit and f.unit in onto.units:
-            add((st, EKG + "unit", iri(onto.units[f.unit].iri)))
+        add(p, obj)
+        st = _statement(g, fact_stmt_iri(ent.id, f.prop, f.index), subject, p, obj, f)
+        if f.unit and f.unit in units:
+            _put(st, _EKG_UNIT, ("i", units[f.unit].iri))
 
     for r in ent.relations:
         p = EKG + r.rel
-        o = iri(entity_iri(r.target))
-        add((s, p, o))
-        st = relation_stmt_iri(ent.id, r.rel, r.target, r.index)
-        _statement(t, st, s, p, o, r)
+        o = ("i", BASE + r.target)
+        add(p, o)
+        st = _statement(g, relation_stmt_iri(ent.id, r.rel, r.target, r.index), subject, p, o, r)
         if r.role:
-            add((st, EKG + "role", lit(r.role, lang_of(r.role))))
+            _put(st, EKG + "role", lit(r.role, lang_of(r.role)))
         if r.amount is not None and isinstance(r.amount.value, (int, float)):
-            add((st, EKG + "amount", lit(number_lexical(r.amount.value), "", XSD + "decimal")))
-            if r.amount.unit and r.amount.unit in onto.units:
-                add((st, EKG + "unit", iri(onto.units[r.amount.unit].iri)))
-    return t
+            _put(st, EKG + "amount", lit(number_lexical(r.amount.value), "", XSD + "decimal"))
+            if r.amount.unit and r.amount.unit in units:
+                _put(st, _EKG_UNIT, ("i", units[r.amount.unit].iri))
+    return _sorted_groups(g)
+
+
+_RDF_TYPE = RDF + "type"
+_RDFS_LABEL = RDFS + "label"
+_DCT_TITLE = DCT + "title"
+_SKOS_NOTE = SKOS + "note"
+_PROV_FROM = PROV + "wasDerivedFrom"
+_EKG_UNIT = EKG + "unit"
+_EKG_DATE = EKG + "date"
+_EKG_START = EKG + "startDate"
+_EKG_END = EKG + "endDate"
+_STATEMENT = ("i", EKG + "Statement")
+
+
+def _put(preds: dict[str, list[Term]], p: str, o: Term) -> None:
+    objs = preds.get(p)
+    if objs is None:
+        preds[p] = [o]
+    else:
+        objs.append(o)
 
 
 def value_term(value: Any, kind: str) -> Term:
@@ -216,21 +248,53 @@ def value_term(value: Any, kind: str) -> Term:
     return lit(text, lang_of(text)) if _CJK.search(text) else lit(text)
 
 
-def _statement(t: list[Triple], st: str, s: str, p: str, o: Term, d: Dated) -> None:
-    t.append((st, RDF + "type", iri(EKG + "Statement")))
-    t.append((st, RDF + "subject", iri(s)))
-    t.append((st, RDF + "predicate", iri(p)))
-    t.append((st, RDF + "object", o))
-    for src in d.sources:
-        t.append((st, PROV + "wasDerivedFrom", iri(entity_iri(src))))
+def _statement(g: Groups, st: str, s: Term, p: str, o: Term, d: Dated
+               ) -> dict[str, list[Term]]:
+    """Add the reified statement ``st`` of the triple (s, p, o) to ``g``; its predicates."""
+    preds: dict[str, list[Term]] = {_RDF_TYPE: [_STATEMENT], _RDF_SUBJECT: [s],
+                                    _RDF_PREDICATE: [("i", p)], _RDF_OBJECT: [o]}
+    if d.sources:
+        preds[_PROV_FROM] = [("i", BASE + src) for src in d.sources]
     if d.date:
-        t.append((st, EKG + "date", date_literal(d.date)))
+        preds[_EKG_DATE] = [date_literal(d.date)]
     if d.start:
-        t.append((st, EKG + "startDate", date_literal(d.start)))
+        preds[_EKG_START] = [date_literal(d.start)]
     if d.end:
-        t.append((st, EKG + "endDate", date_literal(d.end)))
+        preds[_EKG_END] = [date_literal(d.end)]
     if d.note:
-        t.append((st, SKOS + "note", lit(d.note)))
+        preds[_SKOS_NOTE] = [lit(d.note)]
+    had = g.get(st)
+    if had is None:
+        g[st] = preds
+        return preds
+    for key, objs in preds.items():  # (two statements cannot share an IRI; merged if they do)
+        for obj in objs:
+            _put(had, key, obj)
+    return had
+
+
+_RDF_SUBJECT = RDF + "subject"
+_RDF_PREDICATE = RDF + "predicate"
+_RDF_OBJECT = RDF + "object"
+
+
+@lru_cache(maxsize=4096)  # the same few groups of predicates come back for every statement
+def _sorted_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(keys))
+
+
+def _sorted_groups(g: Groups) -> Groups:
+    """Subjects, predicates and objects sorted, duplicate objects dropped: the order of
+    ``sorted(set(triples))``."""
+    out: Groups = {}
+    for s in sorted(g):
+        preds = g[s]
+        ordered: dict[str, list[Term]] = {}
+        for p in _sorted_keys(tuple(preds)):
+            objs = preds[p]
+            ordered[p] = objs if len(objs) == 1 else sorted(set(objs))
+        out[s] = ordered
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,6 +333,19 @@ def _term_nt(term: Term) -> str:
 def to_ntriples(triples: Iterable[Triple]) -> str:
     """N-Triples, one line per triple, in the order given (compile order is deterministic)."""
     return "".join(f"<{s}> <{p}> {_term_nt(o)} .\n" for s, p, o in triples)
+
+
+def ntriples_body(groups: Groups) -> str:
+    """:func:`to_ntriples` of grouped triples (subjects, predicates, objects in their order)."""
+    out: list[str] = []
+    add = out.append
+    term = _term_nt
+    for s, preds in groups.items():
+        for p, objs in preds.items():
+            head = f"<{s}> <{p}> "
+            for o in objs:
+                add(f"{head}<{o[1]}> .\n" if o[0] == "i" else f"{head}{term(o)} .\n")
+    return "".join(out)
 
 
 _LOCAL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

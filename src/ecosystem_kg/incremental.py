@@ -39,13 +39,12 @@ from .compile import (
     JSONLD_SEP,
     JSONLD_TAIL,
     TURTLE_HEAD,
-    by_subject,
-    entity_chunk,
+    entity_groups,
     graphml_edges,
     graphml_node,
     jsonld_head,
     jsonld_nodes,
-    to_ntriples,
+    ntriples_body,
     turtle_body,
 )
 from .errors import Problem
@@ -122,13 +121,12 @@ def _process(path: Path, shown: str, onto: Ontology, rel: str, digest: bool = Fa
     count = 0
     if ent is not None and not problems:
         try:
-            chunk = entity_chunk(ent, onto)
-            groups = by_subject(chunk)
-            texts = (to_ntriples(chunk).encode(), turtle_body(groups).encode(),
+            groups = entity_groups(ent, onto)
+            texts = (ntriples_body(groups).encode(), turtle_body(groups).encode(),
                      JSONLD_SEP.join(jsonld_nodes(groups)).encode(),
                      graphml_node(ent).encode(), graphml_edges(ent).encode())
             rows = entity_rows(ent, onto, rel=rel)
-            count = len(chunk)
+            count = sum([len(objs) for preds in groups.values() for objs in preds.values()])
         except Exception:  # noqa: BLE001 - compiled again after validation, which reports it
             texts, rows = None, None
     pinyin = tuple((text, key) for key, _, kind, text in (rows[1] or ()) if kind == "pinyin"
