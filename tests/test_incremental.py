@@ -90,22 +90,46 @@ def test_rebuild_after_editing_one_file_equals_a_clean_build(
     assert outputs(out) == outputs(clean)
 
 
-@pytest.mark.parametrize("html", [True, False])
+@pytest.mark.parametrize(("html", "scratch"), [(True, True), (False, True), (False, False)])
 def test_worker_processes_write_the_same_files_as_one_process(
-        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, html: bool) -> None:
-    # the workers' texts come through part files: none is left, and every file is the same
-    # (but the cache's list of files, which records the outputs' modification times); without
-    # a map, the index is written by a process of its own
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, html: bool,
+        scratch: bool) -> None:
+    # the workers' texts come through part files (in a scratch folder of their own, each run
+    # freed once copied out; or, without one, in the build's folder): none is left, and every
+    # file is the same (but the cache's list of files, which records the outputs'
+    # modification times); without a map, the index is written by a process of its own
     def files(folder: Path) -> dict[str, bytes]:
         return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
                 if p.is_file() and p.name not in (incremental.CACHE_FILE, MAP_FILE)}
 
+    room = tmp_path / "scratch"
+    if scratch:
+        room.mkdir()
+    monkeypatch.setattr(incremental, "SCRATCH", room)
+    freed: list[tuple[int, bool]] = []
+    punch = incremental.punch_hole
+
+    def counting_punch(fd: int, off: int, n: int) -> bool:
+        done = punch(fd, off, n)
+        freed.append((n, done))
+        return done
+
+    monkeypatch.setattr(incremental, "punch_hole", counting_punch)
     monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
     build(graph, tmp_path / "serial", html=html)
+    assert not freed
     monkeypatch.setenv("EKG_PARALLEL_MIN", "50")
     build(graph, tmp_path / "parallel", html=html)
     serial, parallel = files(tmp_path / "serial"), files(tmp_path / "parallel")
     assert not [name for name in parallel if incremental.PART_PREFIX in name]
+    if scratch:  # every text run copied was freed; the folder is gone
+        assert freed and all(done for _, done in freed)
+        texts = sum(len(parallel[name]) for name in ("ecosystem.nt", "ecosystem.ttl",
+                                                     "ecosystem.jsonld", "ecosystem.graphml"))
+        assert texts * 0.9 < sum(n for n, _ in freed) < texts
+        assert not list(room.iterdir())
+    else:
+        assert not freed
     assert sorted(parallel) == sorted(serial)
     for name in serial:  # outputs, index, cache and map layout
         assert parallel[name] == serial[name], name
@@ -665,3 +689,40 @@ def test_an_index_changed_since_the_build_is_not_copied_from(
     build(graph, clean)
     assert outputs(out) == outputs(clean)
     assert b"tampered" not in (out / "index.sqlite").read_bytes()
+
+
+def test_scratch_folders_of_killed_builds_are_swept(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = tmp_path / f"{incremental.SCRATCH_PREFIX}{gone.stdout.strip()}-x1"
+    alive = tmp_path / f"{incremental.SCRATCH_PREFIX}{os.getpid()}-x2"
+    other = tmp_path / "unrelated"
+    for d in (dead, alive, other):
+        d.mkdir()
+        (d / "part").write_bytes(b"x" * 10)
+    monkeypatch.setattr(incremental, "SCRATCH", tmp_path)
+    folder, own = incremental._scratch_folder(tmp_path / "build")
+    assert own and folder.parent == tmp_path and folder.name.startswith(
+        f"{incremental.SCRATCH_PREFIX}{os.getpid()}-")
+    assert not dead.exists() and alive.exists() and other.exists()
+    monkeypatch.setattr(incremental, "SCRATCH", tmp_path / "missing")
+    assert incremental._scratch_folder(tmp_path / "build") == (tmp_path / "build", False)
+
+
+def test_punch_hole_frees_what_was_copied(tmp_path: Path) -> None:
+    path = tmp_path / "part"
+    path.write_bytes(b"x" * (1 << 20))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        before = os.fstat(fd).st_blocks
+        if not incremental.punch_hole(fd, 0, 1 << 19):
+            pytest.skip("this file system cannot punch holes")
+        assert os.fstat(fd).st_blocks < before
+        assert os.fstat(fd).st_size == 1 << 20  # the size is kept: later offsets hold
+        assert os.pread(fd, 4, 0) == b"\0" * 4 and os.pread(fd, 4, 1 << 19) == b"xxxx"
+    finally:
+        os.close(fd)

@@ -210,21 +210,93 @@ def _work_batch(tasks: list[tuple[str, str, str]]
     return out
 
 
+# Where the workers' part files go: a memory-backed folder when the system has one, so that
+# the texts are written to disk once (copied from the parts into the outputs) and not twice.
+# The main process frees each run of a part file once it has copied it (a hole punched in the
+# file), so the folder holds little more than what is not yet copied. Elsewhere, the parts go
+# into the build's own temporary folder.
+SCRATCH = Path("/dev/shm")
+SCRATCH_PREFIX = "ekg-parts-"  # + the building process's id + "-" + a random suffix
+
+
+def _scratch_folder(tmp: Path) -> tuple[Path, bool]:
+    """A fresh folder for part files, and whether it is one of its own (else ``tmp``)."""
+    try:
+        if SCRATCH.is_dir() and os.access(SCRATCH, os.W_OK | os.X_OK):
+            _sweep_scratch()
+            import tempfile
+
+            return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-",
+                                         dir=SCRATCH)), True
+    except OSError:
+        pass
+    return tmp, False
+
+
+def _sweep_scratch() -> None:
+    """Remove part folders left by builds that were killed (their process is gone)."""
+    import shutil
+
+    for d in SCRATCH.glob(SCRATCH_PREFIX + "*"):
+        pid = d.name[len(SCRATCH_PREFIX):].partition("-")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:  # alive, someone else's
+            pass
+
+
+_PUNCH: list[Any] = []  # libc's fallocate, once looked up (or None where there is none)
+
+
+def punch_hole(fd: int, off: int, n: int) -> bool:
+    """Free the bytes ``off .. off + n`` of a file (they read as zeros after); False where
+    the system cannot."""
+    if not _PUNCH:
+        try:
+            import ctypes
+
+            fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+            fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+            fallocate.restype = ctypes.c_int
+            _PUNCH.append(fallocate)
+        except (OSError, AttributeError):
+            _PUNCH.append(None)
+    fallocate = _PUNCH[0]
+    if fallocate is None or n <= 0:
+        return False
+    return bool(fallocate(fd, 3, off, n) == 0)  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+
+
 class _Parts:
     """The main process's side of the workers' part files: opened when first named, removed
-    when the workers are done (the open descriptors keep them readable until closed)."""
+    when the workers are done (the open descriptors keep them readable until closed).
+    ``own``: the folder is the parts' own (removed at :meth:`close`), and each run of text
+    copied out is freed (:meth:`release`)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, own: bool = False) -> None:
         self.folder = folder
+        self.own = own
         self.fds: dict[int, list[int]] = {}
+        self.texts: set[int] = set()  # descriptors of the text parts (not the entities')
 
     def of(self, pid: int) -> list[int]:
         fds = self.fds.get(pid)
         if fds is None:
             fds = self.fds[pid] = []
-            for k in range(PARTS):
-                fds.append(os.open(self.folder / f"{PART_PREFIX}{pid}.{k}", os.O_RDONLY))
+            for k in range(PARTS):  # (freeing a run needs a descriptor open for writing)
+                fds.append(os.open(self.folder / f"{PART_PREFIX}{pid}.{k}",
+                                   os.O_RDWR if self.own else os.O_RDONLY))
+            self.texts.update(fds[:PARTS - 1])
         return fds
+
+    def release(self, fd: int, off: int, end: int) -> None:
+        """The bytes ``off .. end`` of part ``fd`` are copied out: free them."""
+        if self.own and fd in self.texts:
+            punch_hole(fd, off, end - off)
 
     def unlink(self) -> None:
         for p in self.folder.glob(PART_PREFIX + "*"):
@@ -236,6 +308,12 @@ class _Parts:
             for fd in fds:
                 os.close(fd)
         self.fds = {}
+        self.texts = set()
+        if self.own:
+            try:
+                self.folder.rmdir()
+            except OSError:
+                pass
 
 
 def _parse_only(task: tuple[str, str]) -> bytes:
@@ -562,6 +640,8 @@ class _Writer:
         self.pos = len(head)
         self.started = False
         self.run: tuple[int, int, int] | None = None  # source fd, start, end
+        # told of each run copied (source fd, start, end): the part files free what is copied
+        self.release: Callable[[int, int, int], None] | None = None
 
     def add(self, data: bytes) -> Span:
         self._flush_run()
@@ -630,6 +710,11 @@ class _Writer:
         self._flush_buf()
         src, off, end = self.run
         self.run = None
+        self._copy(src, off, end)
+        if self.release is not None:
+            self.release(src, off, end)
+
+    def _copy(self, src: int, off: int, end: int) -> None:
         while off < end:
             try:
                 n = os.copy_file_range(src, self.fd, end - off, off)
@@ -814,9 +899,9 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
         if parallel:
             import multiprocessing
 
-            parts = _Parts(tmp)
+            parts = _Parts(*_scratch_folder(tmp))
             stack.callback(parts.close)  # after the outputs are closed (copies are lazy)
-            _SHARED.update(onto=onto, parts=str(tmp), digest=digest)
+            _SHARED.update(onto=onto, parts=str(parts.folder), digest=digest)
             pool = pool_stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
@@ -847,6 +932,9 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
                    _Writer(tmp / _BLOBS_PATH, b"", b"")]
         for w in writers:
             stack.callback(w.abort)
+        if parts is not None and parts.own:  # the texts' copies free their parts
+            for w in writers[:PARTS - 1]:
+                w.release = parts.release
         prev = ""
         kinds = st.kinds
         pairs: list[str] = []  # id and type of every entity, for the universe
