@@ -422,6 +422,7 @@ def turtle_body(triples: Iterable[Triple] | Groups) -> str:
     """The subject blocks of :func:`to_turtle`, without the prefixes."""
     out: list[str] = []
     term = _term_ttl
+    qname = _qname
     n_stmt = len(STMT)  # statement IRIs hold a '/' after the prefix: no prefixed name
     groups = triples if isinstance(triples, dict) else by_subject(triples)
     for s, preds in groups.items():
@@ -429,7 +430,8 @@ def turtle_body(triples: Iterable[Triple] | Groups) -> str:
         for p, head in _ttl_order(tuple(preds)):
             objs = preds[p]
             if len(objs) == 1:
-                parts.append(head + term(objs[0]))
+                o = objs[0]
+                parts.append(head + (qname(o[1]) if o[0] == "i" else term(o)))
             else:
                 parts.append(head + " ,\n        ".join(sorted({term(o) for o in objs})))
         out.append(("<" + s + ">" if s.startswith(STMT) and "/" in s[n_stmt:] else _qname(s))
@@ -464,6 +466,7 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
     rdf_type = RDF + "type"
     enc = _enc_str
     text = _jsonld_text
+    jid = _jsonld_id
     n_stmt = len(STMT)
     lines = []
     groups = triples if isinstance(triples, dict) else by_subject(triples)
@@ -477,10 +480,10 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
                 continue
             objs = preds[p]
             if p == rdf_type:
-                types = sorted(_compact(o[1]) for o in objs if o[0] == "i")
-                members.append('"@type":[' + ",".join(map(enc, types)) + "]")
+                members.append(_jsonld_types(tuple(objs)))
             elif len(objs) == 1:
-                members.append(key + text(objs[0]) + "]")
+                o = objs[0]
+                members.append(key + (jid(o[1]) if o[0] == "i" else text(o)) + "]")
             else:
                 members.append(key + ",".join(v for _, v in sorted(_jsonld_keyed(o)
                                                                    for o in objs)) + "]")
@@ -488,6 +491,13 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
             members.sort()  # ends with its quote, so the texts sort as (key, value) pairs)
         lines.append("{" + ",".join(members) + "}")
     return lines
+
+
+@lru_cache(maxsize=256)
+def _jsonld_types(objs: tuple[Term, ...]) -> str:
+    """The ``"@type"`` member of a node of these types."""
+    types = sorted(_compact(o[1]) for o in objs if o[0] == "i")
+    return '"@type":[' + ",".join(map(_enc_str, types)) + "]"
 
 
 @lru_cache(maxsize=4096)
