@@ -642,6 +642,9 @@ class _Writer:
         self.run: tuple[int, int, int] | None = None  # source fd, start, end
         # told of each run copied (source fd, start, end): the part files free what is copied
         self.release: Callable[[int, int, int], None] | None = None
+        # sources copy_file_range cannot copy from (on another file system, as the scratch
+        # folder): copied by sendfile
+        self.across: set[int] = set()
 
     def add(self, data: bytes) -> Span:
         self._flush_run()
@@ -716,10 +719,17 @@ class _Writer:
 
     def _copy(self, src: int, off: int, end: int) -> None:
         while off < end:
-            try:
-                n = os.copy_file_range(src, self.fd, end - off, off)
-            except (AttributeError, OSError):
-                n = 0
+            n = 0
+            if src not in self.across:
+                try:
+                    n = os.copy_file_range(src, self.fd, end - off, off)
+                except (AttributeError, OSError):
+                    self.across.add(src)
+            if n <= 0 and src in self.across:
+                try:  # still without passing through this process's memory
+                    n = os.sendfile(self.fd, src, off, end - off)
+                except OSError:
+                    n = 0
             if n <= 0:  # not supported here: copy through memory
                 data = os.pread(src, min(end - off, 1 << 24), off)
                 if not data:
