@@ -26,7 +26,7 @@ import json
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,13 +99,13 @@ def worker_count() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def process_file(path: Path, shown: str, onto: Ontology, rel: str) -> Result:
+def process_file(path: str | Path, shown: str, onto: Ontology, rel: str) -> Result:
     """Everything about one file that does not depend on the other files (``rel``: its path
     inside the graph folder)."""
     return _process(path, shown, onto, rel)[0]
 
 
-def _process(path: Path, shown: str, onto: Ontology, rel: str, digest: bool = False
+def _process(path: str | Path, shown: str, onto: Ontology, rel: str, digest: bool = False
              ) -> tuple[Result, bytes]:
     """:func:`process_file`, and with ``digest`` its :data:`Digest`, pickled."""
     raw, problems, stamp = read_stamped(path, shown)
@@ -113,7 +113,7 @@ def _process(path: Path, shown: str, onto: Ontology, rel: str, digest: bool = Fa
         return (("", pickle.dumps((None, problems, 0, ()), PROTOCOL), _NO_ROWS, None, None),
                 pickle.dumps((problems, 0, None, None, None), PROTOCOL) if digest else b"")
     sha = hashlib.sha1(raw).hexdigest()
-    ent, problems = parse_entity(raw, shown, path.stem)
+    ent, problems = parse_entity(raw, shown, os.path.splitext(os.path.basename(path))[0])
     if ent is not None:
         problems.extend(validate_alone(ent, onto, rel))
     texts: Texts | None = None
@@ -187,7 +187,7 @@ def _work_batch(tasks: list[tuple[str, str, str]]
     bufs: list[list[bytes]] = [[] for _ in range(PARTS)]
     out: list[tuple[str, bytes, bytes, Placed | None, Stamp | None]] = []
     for path, shown, rel in tasks:
-        (sha, blob, rblob, texts, stamp), summary = _process(Path(path), shown, onto, rel,
+        (sha, blob, rblob, texts, stamp), summary = _process(path, shown, onto, rel,
                                                               digest)
         placed: Placed | None = None
         if texts is not None or digest:
@@ -403,7 +403,7 @@ class Streamed:
 RACY_NS = 3_000_000_000  # file times this close to a build's start may hide a later edit
 
 
-def _unchanged(path: Path, entry: Entry, started: int) -> Stamp | None:
+def _unchanged(path: str | Path, entry: Entry, started: int) -> Stamp | None:
     """The file's stamp if its bytes are still the cached ones, else None. As git does, a
     file whose stamp is the one recorded is not read again, unless it was changed so close to
     the time that build started that a later edit could have kept the same stamp (file times
@@ -417,7 +417,7 @@ def _unchanged(path: Path, entry: Entry, started: int) -> Stamp | None:
     return stamp if _sha1_of(path) == entry[0] else None
 
 
-def _sha1_of(path: Path) -> str | None:
+def _sha1_of(path: str | Path) -> str | None:
     try:
         with open(path, "rb") as f:
             return hashlib.sha1(f.read()).hexdigest()
@@ -741,7 +741,7 @@ class _Writer:
             off += n
 
 
-def stream_build(graph_dir: Path, onto: Ontology, paths: list[Path], out_dir: Path,
+def stream_build(graph_dir: Path, onto: Ontology, paths: Sequence[str | Path], out_dir: Path,
                  tmp: Path, *, workers: int | None = None, use_cache: bool = True,
                  rels: list[str] | None = None, defer: bool = False,
                  while_parsing: Callable[[], object] | None = None,
@@ -847,12 +847,12 @@ def _close(st: Streamed, tmp: Path) -> None:
     os.unlink(tmp / EDGES_PART)
 
 
-def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, paths: list[Path],
-            out_dir: Path, tmp: Path, workers: int | None, use_cache: bool,
-            rels: list[str] | None, defer: bool,
+def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
+            paths: Sequence[str | Path], out_dir: Path, tmp: Path, workers: int | None,
+            use_cache: bool, rels: list[str] | None, defer: bool,
             while_parsing: Callable[[], object] | None, keep_entities: bool = True) -> None:
     if rels is None:
-        rels = [p.relative_to(graph_dir).as_posix() for p in paths]
+        rels = [Path(p).relative_to(graph_dir).as_posix() for p in paths]
     shown = display_paths(graph_dir, rels)
     # id order, assuming each id is its file's name (validation checks that; if an id is not,
     # the build notices below and compiles the usual way)
@@ -915,14 +915,14 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology, pat
             pool = pool_stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
-            tasks = [(str(paths[i]), shown[i], rels[i]) for i in todo]
+            tasks = [(os.fspath(paths[i]), shown[i], rels[i]) for i in todo]
             results = ((sha, blob, rblob, None, stamp, placed) for batch in pool.imap(
                 _work_batch, [tasks[j:j + chunk] for j in range(0, len(tasks), chunk)])
                 for sha, blob, rblob, placed, stamp in batch)
             if while_parsing is not None:
                 while_parsing()
         else:
-            results = ((*process_file(paths[i], shown[i], onto, rels[i]), None)
+            results = ((*process_file(Path(paths[i]), shown[i], onto, rels[i]), None)
                        for i in todo)
         srcs = [-1, -1, -1, -1, -1]
         old_blobs = -1

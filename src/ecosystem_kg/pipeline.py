@@ -28,6 +28,7 @@ from .load import (
     Tally,
     display_paths,
     entity_dates,
+    entity_file_names,
     entity_files,
     latest_source_date,
     tally,
@@ -277,7 +278,7 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
     # the previous build keeps the parsed ontology beside its cache (rdflib stays unloaded)
     onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir),
                          out_dir / incremental.CACHE_DIR, save=False)
-    paths, rels, problems = entity_files(graph_dir)
+    paths, rels, problems = entity_file_names(graph_dir)
     skipped = None
     if html and len(paths) > map_limit():
         html = False
@@ -294,7 +295,7 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
     return compiled, summ, skipped
 
 
-def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[Path], rels: list[str],
+def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[str], rels: list[str],
              problems: list[Problem], html: bool, before_swap: Callable[[Path], None] | None,
              lock: _OutputLock, *, use_cache: bool
              ) -> tuple[Compiled | None, dict[str, object]]:
