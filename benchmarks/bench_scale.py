@@ -10,7 +10,8 @@ run:
   10,000 entities); its ratio to the floor
 * memory: peak RSS of the build (the largest single process, from ``wait4``; and the peak sum
   over the build's process tree, sampled every 20 ms, which counts pages shared after ``fork``
-  twice)
+  twice); and the peak size of the worker's part files in the memory-backed scratch folder
+  (``/dev/shm``), sampled with the tree: memory too, though no process's RSS shows it
 * rebuild: ``ekg build`` into the same folder after one entity's description changed (median
   of 3 edits up to 10,000 entities); its ratio to the full build; the rebuilt outputs are
   compared byte for byte with a clean build of the edited folder
@@ -68,6 +69,7 @@ class Run:
     seconds: float
     maxrss_mib: float  # largest single process
     tree_mib: float  # peak sum over the process tree (sampled)
+    scratch_mib: float  # peak size of the part files in the scratch folder (sampled)
     stdout: str = ""
 
 
@@ -90,16 +92,31 @@ def _tree_rss_kib(pid: int) -> int:
     return total
 
 
+SCRATCH = Path("/dev/shm")  # where a build's part files go (ecosystem_kg.incremental.SCRATCH)
+
+
+def _scratch_kib() -> int:
+    total = 0
+    for d in SCRATCH.glob("ekg-parts-*"):
+        try:
+            for f in os.scandir(d):
+                total += f.stat().st_blocks // 2  # 512-byte blocks: what the files hold
+        except OSError:
+            continue
+    return total
+
+
 def run(cmd: list[str], *, check: bool = True) -> Run:
     """Run ``cmd``; wall time, peak RSS (wait4) and sampled peak RSS of its process tree."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+            peak[1] = max(peak[1], _scratch_kib())
             done.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -121,7 +138,8 @@ def run(cmd: list[str], *, check: bool = True) -> Run:
         sampler.join()
     if check and proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{b''.join(err_chunks).decode()}")
-    return Run(seconds, usage.ru_maxrss / 1024, peak[0] / 1024, b"".join(out_chunks).decode())
+    return Run(seconds, usage.ru_maxrss / 1024, peak[0] / 1024, peak[1] / 1024,
+               b"".join(out_chunks).decode())
 
 
 def median_time(cmd: list[str], runs: int) -> float:
@@ -150,6 +168,7 @@ class Row:
     build: float = 0.0
     maxrss: float = 0.0
     tree: float = 0.0
+    scratch: float = 0.0
     rebuild: float = 0.0
     identical: bool = False
     queries: dict[str, float] = field(default_factory=dict)
@@ -183,6 +202,7 @@ def measure(n: int, work: Path, runs: int) -> Row:
     row.build = statistics.median(r.seconds for r in fulls)
     row.maxrss = max(r.maxrss_mib for r in fulls)
     row.tree = max(r.tree_mib for r in fulls)
+    row.scratch = max(r.scratch_mib for r in fulls)
 
     edited = sorted((graph / "companies").glob("*.yaml"))[0]
     original = edited.read_bytes()
@@ -225,14 +245,14 @@ def machine() -> str:
 
 
 HEAD = ("entities", "floor s", "build s", "build/floor", "peak RSS MiB", "tree RSS MiB",
-        "rebuild s", "rebuild/build", "identical", "import typer s", "find s", "neighbors s",
-        "path s", "sparql s", "html s")
+        "scratch MiB", "rebuild s", "rebuild/build", "identical", "import typer s", "find s",
+        "neighbors s", "path s", "sparql s", "html s")
 
 
 def cells(r: Row) -> list[str]:
     q = r.queries
     return [f"{r.n:,}", f"{r.floor:.2f}", f"{r.build:.2f}", f"{r.build / r.floor:.2f}x",
-            f"{r.maxrss:.0f}", f"{r.tree:.0f}", f"{r.rebuild:.2f}",
+            f"{r.maxrss:.0f}", f"{r.tree:.0f}", f"{r.scratch:.0f}", f"{r.rebuild:.2f}",
             f"{r.rebuild / r.build:.2f}x", "yes" if r.identical else "NO", f"{r.typer:.3f}",
             f"{q['find']:.3f}", f"{q['neighbors']:.3f}", f"{q['path']:.3f}",
             f"{q['sparql']:.2f}", f"{r.html:.2f}"]
@@ -275,8 +295,8 @@ def main() -> None:
         print("\nfloor: one process parsing every file with yaml.CSafeLoader; build: `ekg build` "
               "into a fresh folder (subprocess, wall time; floor, build and rebuild are medians "
               "of 3 up to 10,000 entities); peak RSS: largest process; tree "
-              f"RSS: sampled sum over the build's processes; queries: median of {args.runs} "
-              "cold runs.")
+              "RSS: sampled sum over the build's processes; scratch: peak of the part files in "
+              f"/dev/shm; queries: median of {args.runs} cold runs.")
 
 
 if __name__ == "__main__":
