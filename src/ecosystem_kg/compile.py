@@ -670,15 +670,28 @@ def graphml_edges(e: Entity, ids: set[str] | None = None) -> str:
     """The GraphML edges of an entity's relations (to entities in ``ids``, when given)."""
     if e.is_source:
         return ""
-    out = []
+    out: list[str] = []
+    add = out.append
+    text = _xml_text
+    source = _xml_attr(e.id)
     for r in e.relations:
         if ids is not None and r.target not in ids:
             continue
         key = relation_stmt_iri(e.id, r.rel, r.target, r.index)[len(STMT):]
-        vals2 = (r.rel, r.date, r.start, r.end, r.role, ";".join(r.sources), r.note)
-        out.append(f"    <edge id={_xml_attr(key)} source={_xml_attr(e.id)} "
-                   f"target={_xml_attr(r.target)}>")
-        out.extend(f'<data key="e_{k}">{_xml_text(v)}</data>'
-                   for k, v in zip(_GRAPHML_EDGE_KEYS, vals2, strict=True) if v)
-        out.append("</edge>\n")
+        add(f"    <edge id={_xml_attr(key)} source={source} target={_xml_attr(r.target)}>")
+        if r.rel:
+            add(f'<data key="e_rel">{text(r.rel)}</data>')
+        if r.date:
+            add(f'<data key="e_date">{text(r.date)}</data>')
+        if r.start:
+            add(f'<data key="e_start">{text(r.start)}</data>')
+        if r.end:
+            add(f'<data key="e_end">{text(r.end)}</data>')
+        if r.role:
+            add(f'<data key="e_role">{text(r.role)}</data>')
+        if r.sources and (cited := ";".join(r.sources)):
+            add(f'<data key="e_sources">{text(cited)}</data>')
+        if r.note:
+            add(f'<data key="e_note">{text(r.note)}</data>')
+        add("</edge>\n")
     return "".join(out)
