@@ -156,3 +156,34 @@ def test_jsonld_members_with_one_key_are_ordered_by_value() -> None:
     expected = ['{"@id":"id:y","id:p":[{"@value":"a"}],"id:p":[{"@value":"b"}]}']
     assert jsonld_nodes(triples) == expected
     assert jsonld_nodes(triples[::-1]) == expected
+
+
+def test_entity_groups_are_the_sorted_unique_triples_grouped() -> None:
+    # each entity's triples are made grouped; flattened, they are sorted and unique, and the
+    # N-Triples written from the groups are those of the flat triples
+    from ecosystem_kg.compile import entity_chunk, entity_groups, ntriples_body
+    from ecosystem_kg.pipeline import check
+
+    loaded = check(ROOT / "graph")
+    for ent in loaded.entities:
+        groups = entity_groups(ent, loaded.ontology)
+        chunk = entity_chunk(ent, loaded.ontology)
+        assert chunk == sorted(set(chunk)), ent.id
+        assert by_subject(chunk) == groups, ent.id
+        assert ntriples_body(groups) == to_ntriples(chunk), ent.id
+
+
+def test_statements_with_one_iri_are_merged_not_lost() -> None:
+    # a fact's statement IRI ends with its index and a relation's with its target; ids start
+    # with a letter, so they cannot meet in a valid graph, but if they did, nothing is dropped
+    from ecosystem_kg.compile import STMT, entity_groups
+    from ecosystem_kg.load import Entity, Fact, Relation
+    from ecosystem_kg.ontology import bundled_ontology_dir, load_ontology
+
+    onto = load_ontology(bundled_ontology_dir())
+    ent = Entity("x", "Company", "x.yaml", name_en="X",
+                 facts=[Fact(prop="founded", value="2020", index=1, sources=["s1"])],
+                 relations=[Relation(rel="founded", target="1", index=1, sources=["s2"])])
+    stmt = entity_groups(ent, onto)[STMT + "x/founded/1"]
+    assert sorted(stmt[RDF + "object"]) == [("i", B + "1"), ("l", "2020", "", XSD + "gYear")]
+    assert stmt["http://www.w3.org/ns/prov#wasDerivedFrom"] == [("i", B + "s1"), ("i", B + "s2")]

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from .load import Dated, Entity
@@ -142,13 +142,7 @@ def entity_groups(ent: Entity, onto: Ontology) -> Groups:
     g: Groups = {}
     own: dict[str, list[Term]] = {_RDF_TYPE: [("i", EKG + ent.type)]}
     g[s] = own
-
-    def add(p: str, o: Term) -> None:
-        objs = own.get(p)
-        if objs is None:
-            own[p] = [o]
-        else:
-            objs.append(o)
+    add = partial(_put, own)
 
     if ent.is_source:
         x = ent.extra
