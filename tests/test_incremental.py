@@ -711,6 +711,11 @@ def test_scratch_folders_of_killed_builds_are_swept(tmp_path: Path,
     assert not dead.exists() and alive.exists() and other.exists()
     monkeypatch.setattr(incremental, "SCRATCH", tmp_path / "missing")
     assert incremental._scratch_folder(tmp_path / "build") == (tmp_path / "build", False)
+    # too little room for the parts of this many files: the build's folder instead
+    monkeypatch.setattr(incremental, "SCRATCH", tmp_path)
+    room = incremental._free_bytes(tmp_path)
+    many = room // incremental.SCRATCH_PER_FILE + 1
+    assert incremental._scratch_folder(tmp_path / "build", many) == (tmp_path / "build", False)
 
 
 def test_punch_hole_frees_what_was_copied(tmp_path: Path) -> None:

@@ -217,12 +217,19 @@ def _work_batch(tasks: list[tuple[str, str, str]]
 # into the build's own temporary folder.
 SCRATCH = Path("/dev/shm")
 SCRATCH_PREFIX = "ekg-parts-"  # + the building process's id + "-" + a random suffix
+# what the scratch folder must have free, per file and in all (it holds the pickled entities,
+# about 1.5 KB a file, and the text not yet copied out): a small /dev/shm, as containers
+# have by default (64 MiB), is not used for a large graph
+SCRATCH_PER_FILE = 4096
+SCRATCH_SPARE = 64 << 20
 
 
-def _scratch_folder(tmp: Path) -> tuple[Path, bool]:
-    """A fresh folder for part files, and whether it is one of its own (else ``tmp``)."""
+def _scratch_folder(tmp: Path, files: int = 0) -> tuple[Path, bool]:
+    """A fresh folder for the part files of ``files`` files, and whether it is one of its
+    own (else ``tmp``)."""
     try:
-        if SCRATCH.is_dir() and os.access(SCRATCH, os.W_OK | os.X_OK):
+        if (SCRATCH.is_dir() and os.access(SCRATCH, os.W_OK | os.X_OK)
+                and _free_bytes(SCRATCH) >= files * SCRATCH_PER_FILE + SCRATCH_SPARE):
             _sweep_scratch()
             import tempfile
 
@@ -231,6 +238,11 @@ def _scratch_folder(tmp: Path) -> tuple[Path, bool]:
     except OSError:
         pass
     return tmp, False
+
+
+def _free_bytes(folder: Path) -> int:
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
 
 
 def _sweep_scratch() -> None:
@@ -909,7 +921,7 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
         if parallel:
             import multiprocessing
 
-            parts = _Parts(*_scratch_folder(tmp))
+            parts = _Parts(*_scratch_folder(tmp, len(todo)))
             stack.callback(parts.close)  # after the outputs are closed (copies are lazy)
             _SHARED.update(onto=onto, parts=str(parts.folder), digest=digest)
             pool = pool_stack.enter_context(

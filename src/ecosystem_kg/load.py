@@ -16,7 +16,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import Loc, Problem
+from .errors import Loc, Problem, SourceLocation
 from .yamlio import MAX_FILE_BYTES, LList, LMap, YamlFileError, decode, load_yaml
 
 ID_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
@@ -183,7 +183,7 @@ def entity_file_names(graph_dir: Path) -> tuple[list[str], list[str], list[Probl
             if entry.is_symlink():
                 target = Path(p).resolve()
                 if not target.is_relative_to(root):
-                    problems.append(Problem((display_path(Path(p), graph_dir), 1, 1),
+                    problems.append(Problem(SourceLocation(display_path(Path(p), graph_dir)),
                                             f"symbolic link points outside the graph folder "
                                             f"({target}); copy the file in instead", "symlink"))
                     continue
@@ -269,12 +269,12 @@ def read_stamped(path: str | Path, file: str) -> tuple[bytes | None, list[Proble
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
             if st.st_size > MAX_FILE_BYTES:  # say so without reading it
-                return None, [Problem((file, 1, 1), f"file is {st.st_size:,} bytes; "
+                return None, [Problem(SourceLocation(file), f"file is {st.st_size:,} bytes; "
                                       f"entity files are limited to {MAX_FILE_BYTES:,} bytes: "
                                       "split or shorten it", "too-large")], None
             return f.read(), [], stamp_of(st)
     except OSError as exc:
-        return None, [Problem((file, 1, 1), f"cannot read file: {exc.strerror}",
+        return None, [Problem(SourceLocation(file), f"cannot read file: {exc.strerror}",
                               "io")], None
 
 
@@ -287,7 +287,7 @@ def parse_entity(raw: bytes, file: str, stem: str) -> tuple[Entity | None, list[
     problems: list[Problem] = []
     if not isinstance(doc, LMap):
         kind = "a list" if isinstance(doc, LList) else "a single value"
-        return None, [Problem((file, 1, 1), f"the file holds {kind}; an entity file "
+        return None, [Problem(SourceLocation(file), f"the file holds {kind}; an entity file "
                               "must be a mapping with id, type, name, ... (see the README)",
                               "shape")]
     return _entity_from_map(doc, file, stem, problems), problems
