@@ -57,10 +57,6 @@ Triple = tuple[str, str, Term]
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
-def iri(x: str) -> Term:
-    return ("i", x)
-
-
 def lit(text: str, lang: str = "", dtype: str = "") -> Term:
     return ("l", text, lang, dtype)
 
@@ -212,6 +208,9 @@ def entity_groups(ent: Entity, onto: Ontology) -> Groups:
 
 
 _RDF_TYPE = RDF + "type"
+_RDF_SUBJECT = RDF + "subject"
+_RDF_PREDICATE = RDF + "predicate"
+_RDF_OBJECT = RDF + "object"
 _RDFS_LABEL = RDFS + "label"
 _DCT_TITLE = DCT + "title"
 _SKOS_NOTE = SKOS + "note"
@@ -266,10 +265,6 @@ def _statement(g: Groups, st: str, s: Term, p: str, o: Term, d: Dated
             _put(had, key, obj)
     return had
 
-
-_RDF_SUBJECT = RDF + "subject"
-_RDF_PREDICATE = RDF + "predicate"
-_RDF_OBJECT = RDF + "object"
 
 
 @lru_cache(maxsize=4096)  # the same few groups of predicates come back for every statement
@@ -371,12 +366,12 @@ def _term_ttl(term: Term) -> str:
 @lru_cache(maxsize=4096)
 def _pred_key(p: str) -> tuple[bool, str]:
     """Turtle's predicate order: ``a`` first, then by prefixed name."""
-    return p != RDF + "type", _qname(p)
+    return p != _RDF_TYPE, _qname(p)
 
 
 @lru_cache(maxsize=4096)
 def _pred_ttl(p: str) -> str:
-    return "    " + ("a" if p == RDF + "type" else _qname(p)) + " "
+    return "    " + ("a" if p == _RDF_TYPE else _qname(p)) + " "
 
 
 Groups = dict[str, dict[str, list[Term]]]
@@ -457,7 +452,7 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
     Written directly as text: the same bytes as ``json.dumps(node, ensure_ascii=False,
     sort_keys=True, separators=(",", ":"))`` of the node dict (keys sorted, values sorted by
     id, value, language and type), without building the dicts."""
-    rdf_type = RDF + "type"
+    rdf_type = _RDF_TYPE
     enc = _enc_str
     text = _jsonld_text
     jid = _jsonld_id
@@ -498,7 +493,7 @@ def _jsonld_types(objs: tuple[Term, ...]) -> str:
 def _jsonld_order(keys: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], bool]:
     """A subject's predicates, as grouped -> (predicate, '"key":[') in the order of their keys,
     with ("", '"@id"') for the subject's own id; and whether that is the members' order."""
-    rdf_type = RDF + "type"
+    rdf_type = _RDF_TYPE
     named = [('"@id"', "")] + [('"@type"' if p == rdf_type else _enc_str(_compact(p)), p)
                                for p in keys]
     return (tuple((p, k + ":[") for k, p in sorted(named)),
