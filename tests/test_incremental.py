@@ -731,3 +731,69 @@ def test_punch_hole_frees_what_was_copied(tmp_path: Path) -> None:
         assert os.pread(fd, 4, 0) == b"\0" * 4 and os.pread(fd, 4, 1 << 19) == b"xxxx"
     finally:
         os.close(fd)
+
+
+def test_a_full_build_on_two_cores_makes_the_map_while_the_files_are_read(
+        graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # each entity is handed to the map's process as it is read; the page is the one drawn
+    # from the whole graph at once, and a failed check or a failure in that process stops the
+    # build with the previous one left as it was and no process left behind
+    import multiprocessing
+
+    from ecosystem_kg import pipeline, render
+    from ecosystem_kg.errors import BuildError
+
+    made: list[object] = []
+    real = pipeline._MapFeed
+
+    def counting(*args: Any) -> Any:
+        made.append(real(*args))
+        return made[-1]
+
+    monkeypatch.setattr(pipeline, "_MapFeed", counting)
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "100000")
+    build(graph, tmp_path / "serial")
+    assert not made
+    monkeypatch.setenv("EKG_PARALLEL_MIN", "50")
+    out = tmp_path / "out"
+    build(graph, out)
+    assert len(made) == 1
+    page = (out / "ecosystem.html").read_bytes()
+    assert page == (tmp_path / "serial" / "ecosystem.html").read_bytes()
+    before = outputs(out)
+
+    edited = first(graph, "companies")
+    text = edited.read_text(encoding="utf-8")
+    target = re.search(r"to: ([a-z0-9-]+)", text)
+    assert target is not None
+    edited.write_text(text.replace(f"to: {target.group(1)}", "to: no-such-entity", 1),
+                      encoding="utf-8")
+    shutil.rmtree(out / incremental.CACHE_DIR)  # a full build again, not an edit
+    with pytest.raises(ValidationFailed) as failed:
+        build(graph, out)
+    assert len(made) == 2
+    assert "no-such-entity" in failed.value.report()
+    assert outputs(out) == before
+    assert not multiprocessing.active_children()
+
+    edited.write_text(text, encoding="utf-8")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render.MapData, "payload", broken)  # in the map's process too
+    with pytest.raises((BuildError, OSError), match="No space left"):
+        build(graph, out)
+    assert len(made) == 3
+    assert outputs(out) == before
+    assert not multiprocessing.active_children()
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        os._exit(1)
+
+    monkeypatch.setattr(render.MapData, "add", dies)  # the map's process dies at once
+    with pytest.raises(BuildError, match="died"):
+        build(graph, out)
+    assert len(made) == 4
+    assert outputs(out) == before
+    assert not multiprocessing.active_children()

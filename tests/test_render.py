@@ -452,3 +452,43 @@ def test_the_data_block_is_written_record_by_record_as_one_dump_would_write_it()
         assert json.loads(text[vs:ve]) == data["vis"]["nodes"][i]
         assert json.loads("[" + text[es:ee] + "]") == edges_of[i]
         assert "<" not in text[ns:ne] + text[vs:ve] + text[es:ee]
+
+
+@pytest.mark.parametrize("graph", ["fixture", "shipped"])
+def test_records_made_entity_by_entity_are_the_records_of_the_whole_page(graph: str) -> None:
+    # the map's records are written as text when each entity comes in (a build hands them
+    # over while the other files are read), the degree, size and position put in at the end:
+    # the same text as writing each finished record, and the same page in any entity order
+    from ecosystem_kg.render import (
+        MapData,
+        _edge_item,
+        _node_item,
+        _vis_node,
+        render_data,
+        render_map,
+        script_json,
+    )
+
+    root = Path(__file__).resolve().parents[1] / "graph" if graph == "shipped" else FIXTURE
+    c = compile_graph(root)
+    data = MapData(c.ontology)
+    for e in reversed(c.entities):
+        data.add(e)
+    page = render_data(data)[0]
+    assert page == render_map(c)[0]
+    got = payload(page)
+    ents = {e.id: e for e in c.entities}
+    assert got["nodes"] and got["edges"]
+    drawn: dict[int, list[Any]] = {i: [] for i in range(len(got["nodes"]))}
+    for i, (s, _, _) in enumerate(got["vis"]["edges"]):
+        drawn[s].append(got["edges"][i])
+    for i, (node, vis) in enumerate(zip(got["nodes"], got["vis"]["nodes"], strict=True)):
+        e = ents[node["id"]]
+        used: tuple[set[str], set[str], set[str], set[str]] = (set(), set(), set(), set())
+        assert script_json(node) == script_json(_node_item(e, node["deg"], None, *used))
+        assert script_json(vis) == script_json(_vis_node(e, vis["x"], vis["y"], node["deg"]))
+        rels = sorted((r for r in e.relations
+                       if r.target in ents and not ents[r.target].is_source),
+                      key=lambda r: (r.rel, r.target, r.index))
+        records = [_edge_item(r, set(), set(), set()) for r in rels]
+        assert script_json(drawn[i]) == script_json(records)

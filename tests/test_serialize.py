@@ -187,3 +187,87 @@ def test_statements_with_one_iri_are_merged_not_lost() -> None:
     stmt = entity_groups(ent, onto)[STMT + "x/founded/1"]
     assert sorted(stmt[RDF + "object"]) == [("i", B + "1"), ("l", "2020", "", XSD + "gYear")]
     assert stmt["http://www.w3.org/ns/prov#wasDerivedFrom"] == [("i", B + "s1"), ("i", B + "s2")]
+
+
+def test_esc_equals_the_regular_expression_everywhere() -> None:
+    # _esc looks for what it escapes without the regular expression when it can: the same text
+    from itertools import product
+
+    from ecosystem_kg.compile import _ESC, _ESC_RE, _esc
+
+    def reference(text: str) -> str:
+        return _ESC_RE.sub(lambda m: _ESC.get(m.group(), f"\\u{ord(m.group()):04X}"), text)
+
+    chars = 'a"\\\n\r\t\x00\x08\x0b\x1f\x7f\x85\xa0\u2028\u3000中𝔘 '
+    for n in range(3):
+        for parts in product(chars, repeat=n):
+            text = "".join(parts)
+            assert _esc(text) == reference(text), repr(text)
+
+
+def _written(groups: Any) -> tuple[str, str, str]:
+    from ecosystem_kg.compile import JSONLD_SEP, ntriples_body
+
+    return ntriples_body(groups), turtle_body(groups), JSONLD_SEP.join(jsonld_nodes(groups))
+
+
+def test_group_texts_are_the_three_serializers_at_once(shipped: list[Triple]) -> None:
+    from ecosystem_kg.compile import group_texts
+
+    same_key = [(B + "y", "id:p", ("l", "b", "", "")), (B + "y", B + "p", ("l", "a", "", ""))]
+    objects = [("i", B + "b"), ("i", B + "a"), ("i", B + "b"), ("l", "x", "", ""),
+               ("l", "x", "", XSD + "string")]
+    repeated = [(B + "x", EKG + "p", o) for o in objects]
+    for triples in (sorted(set(shipped)), sorted(AWKWARD), AWKWARD[::-1], same_key, repeated, []):
+        groups = by_subject(triples)
+        assert group_texts(groups) == _written(groups)
+    odd = {B + "x": {RDF + "type": [], EKG + "p": []}, B + "y": {}}  # (no grouping makes these)
+    assert group_texts(odd) == _written(odd)
+
+
+def test_entity_texts_are_the_entity_groups_written() -> None:
+    # entity_texts writes an entity's statements directly: the same texts and number of triples
+    # as the serializers of entity_groups, for every entity of the graph and for statements with
+    # every optional part (which puts each part in its place in each format)
+    from ecosystem_kg.compile import entity_chunk, entity_groups, entity_texts
+    from ecosystem_kg.errors import SourceLocation
+    from ecosystem_kg.load import Entity, Fact, Quantity, Relation
+    from ecosystem_kg.pipeline import check
+
+    loaded = check(ROOT / "graph")
+    here = SourceLocation("f")
+    made = [
+        Entity("x", "Company", "x.yaml", name_zh="某公司", name_en='The "X"',
+               aliases=["X 公司", "X"], description={"en": "line\nbreak", "zh": "描述"},
+               wikidata="Q1", sources=["s2", "s1"], note="say \\ hi",
+               facts=[Fact(prop="employees", value=1200, unit="RMB", index=1, sources=["s1"]),
+                      Fact(prop="revenue", value=1.5e20, index=1, date="2020", note="n"),
+                      Fact(prop="founded", value="2001-02", index=1, start="2001",
+                           end="2002-03-04"),
+                      Fact(prop="website", value="https://x.example/a?b", index=1),
+                      Fact(prop="legal_name", value="某 公司", index=1, sources=["b", "a", "b"]),
+                      Fact(prop="stock_code", value="X1", index=1),
+                      Fact(prop="unknown", value=3, index=1)],
+               relations=[Relation(rel="invested_in", target="y", index=1, role="领投",
+                                   amount=Quantity(12.5, "RMB_100M", here), note='a "note"',
+                                   date="2021-05", start="2020", end="2022-01-02",
+                                   sources=["s3", "s1", "s2", "s1"]),
+                          Relation(rel="invested_in", target="y", index=2, role="lead",
+                                   amount=Quantity("约10", "RMB", here)),
+                          Relation(rel="invested_in", target="a", index=1,
+                                   amount=Quantity(7, "nope", here), sources=["s1"]),
+                          Relation(rel="partner_of", target="y", index=1),
+                          Relation(rel="partner_of", target="y", index=2)]),
+        Entity("y", "Company", "y.yaml", name_en="Y",  # statements with one IRI: merged
+               facts=[Fact(prop="founded", value="2020", index=1, sources=["s1"])],
+               relations=[Relation(rel="founded", target="1", index=1, sources=["s2"])]),
+        Entity("s", "Source", "s.yaml", extra={"title": "标题", "title_en": "Title",
+                                               "authors": ["A", "乙"], "date": "2020-01",
+                                               "url": "https://e.example", "file": "f.pdf",
+                                               "publisher": "P", "language": "zh"}),
+    ]
+    for ent in [*loaded.entities, *made]:
+        groups = entity_groups(ent, loaded.ontology)
+        chunk = entity_chunk(ent, loaded.ontology)
+        assert chunk == sorted(set(chunk)), ent.id
+        assert entity_texts(ent, loaded.ontology) == (len(chunk), *_written(groups)), ent.id

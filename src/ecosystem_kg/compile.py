@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .load import Dated, Entity
@@ -134,13 +135,40 @@ def entity_chunk(ent: Entity, onto: Ontology) -> list[Triple]:
 def entity_groups(ent: Entity, onto: Ontology) -> Groups:
     """``by_subject(entity_chunk(ent, onto))``, made without the triples: subjects sorted,
     each one's predicates sorted, each predicate's objects sorted and without duplicates."""
+    s, own, stmts = _entity_parts(ent, onto)
+    g: Groups = {s: own}
+    merged = False
+    for st, about in stmts:
+        preds = _statement(*about)
+        had = g.get(st)
+        if had is None:
+            g[st] = preds
+            continue
+        merged = True  # two statements cannot share an IRI; merged if they do
+        for key, objs in preds.items():
+            for obj in objs:
+                _put(had, key, obj)
+    if merged:
+        return _sorted_groups(g)
+    g[s] = _sorted_preds(own)  # the statements' predicates are in order already
+    return {k: g[k] for k in sorted(g)}
+
+
+# A statement of an entity: its IRI, and what it is about: the triple (subject, predicate,
+# object); the fact or relation, which dates and cites it; a relation's role, amount and unit
+About = tuple[Term, str, Term, Dated, Term | None, Term | None, Term | None]
+Statement = tuple[str, About]
+
+
+def _entity_parts(ent: Entity, onto: Ontology
+                  ) -> tuple[str, dict[str, list[Term]], list[Statement]]:
+    """An entity's IRI, its own predicates and objects (neither sorted nor free of duplicates),
+    and its statements."""
     s = entity_iri(ent.id)
-    g: Groups = {}
     own: dict[str, list[Term]] = {_RDF_TYPE: [("i", EKG + ent.type)]}
-    g[s] = own
-    add = partial(_put, own)
 
     if ent.is_source:
+        add = partial(_put, own)
         x = ent.extra
         title = x.get("title", ent.id)
         tlang = lang_of(x.get("title", ""))
@@ -165,46 +193,56 @@ def entity_groups(ent: Entity, onto: Ontology) -> Groups:
             add(DCT + "identifier", lit(x["file"]))
         if ent.note:
             add(_SKOS_NOTE, lit(ent.note))
-        return _sorted_groups(g)
+        return s, own, []
 
-    for lang, name in (("zh", ent.name_zh), ("en", ent.name_en)):
-        if name:
-            add(_RDFS_LABEL, lit(name, lang))
-            add(SKOS + "prefLabel", lit(name, lang))
-    for alias in ent.aliases:
-        add(SKOS + "altLabel", lit(alias, lang_of(alias)))
-    for lang, text in sorted(ent.description.items()):
-        add(DCT + "description", lit(text, lang))
+    # each of these predicates is set once (the lists are sorted at the end)
+    names = [lit(name, lang) for lang, name in (("zh", ent.name_zh), ("en", ent.name_en)) if name]
+    if names:
+        own[_RDFS_LABEL] = names
+        own[_SKOS_PREF_LABEL] = names.copy()
+    if ent.aliases:
+        own[_SKOS_ALT_LABEL] = [lit(alias, lang_of(alias)) for alias in ent.aliases]
+    if ent.description:
+        own[_DCT_DESCRIPTION] = [lit(text, lang) for lang, text in ent.description.items()]
     if ent.wikidata:
-        add(SKOS + "exactMatch", ("i", WD + ent.wikidata))
-    for src in ent.sources:
-        add(_PROV_FROM, ("i", BASE + src))
+        own[SKOS + "exactMatch"] = [("i", WD + ent.wikidata)]
+    if ent.sources:
+        own[_PROV_FROM] = [("i", BASE + src) for src in ent.sources]
     if ent.note:
-        add(_SKOS_NOTE, lit(ent.note))
+        own[_SKOS_NOTE] = [lit(ent.note)]
 
     subject = ("i", s)
     units = onto.units
+    stmts: list[Statement] = []
     for f in ent.facts:
         info = onto.attributes.get(f.prop)
         obj = value_term(f.value, info.kind if info else "")
         p = EKG + f.prop
-        add(p, obj)
-        st = _statement(g, fact_stmt_iri(ent.id, f.prop, f.index), subject, p, obj, f)
-        if f.unit and f.unit in units:
-            _put(st, _EKG_UNIT, ("i", units[f.unit].iri))
+        if (objs := own.get(p)) is None:
+            own[p] = [obj]
+        else:
+            objs.append(obj)
+        unit = ("i", units[f.unit].iri) if f.unit and f.unit in units else None
+        stmts.append((fact_stmt_iri(ent.id, f.prop, f.index),
+                      (subject, p, obj, f, None, None, unit)))
 
     for r in ent.relations:
         p = EKG + r.rel
         o = ("i", BASE + r.target)
-        add(p, o)
-        st = _statement(g, relation_stmt_iri(ent.id, r.rel, r.target, r.index), subject, p, o, r)
-        if r.role:
-            _put(st, EKG + "role", lit(r.role, lang_of(r.role)))
+        if (objs := own.get(p)) is None:
+            own[p] = [o]
+        else:
+            objs.append(o)
+        role = lit(r.role, lang_of(r.role)) if r.role else None
+        amount = unit = None
         if r.amount is not None and isinstance(r.amount.value, (int, float)):
-            _put(st, EKG + "amount", lit(number_lexical(r.amount.value), "", XSD + "decimal"))
+            amount = lit(number_lexical(r.amount.value), "", XSD + "decimal")
             if r.amount.unit and r.amount.unit in units:
-                _put(st, _EKG_UNIT, ("i", units[r.amount.unit].iri))
-    return _sorted_groups(g)
+                unit = ("i", units[r.amount.unit].iri)
+        stmts.append((relation_stmt_iri(ent.id, r.rel, r.target, r.index),
+                      (subject, p, o, r, role, amount, unit)))
+
+    return s, own, stmts
 
 
 _RDF_TYPE = RDF + "type"
@@ -213,13 +251,21 @@ _RDF_PREDICATE = RDF + "predicate"
 _RDF_OBJECT = RDF + "object"
 _RDFS_LABEL = RDFS + "label"
 _DCT_TITLE = DCT + "title"
+_DCT_DESCRIPTION = DCT + "description"
 _SKOS_NOTE = SKOS + "note"
+_SKOS_PREF_LABEL = SKOS + "prefLabel"
+_SKOS_ALT_LABEL = SKOS + "altLabel"
 _PROV_FROM = PROV + "wasDerivedFrom"
-_EKG_UNIT = EKG + "unit"
+_EKG_AMOUNT = EKG + "amount"
 _EKG_DATE = EKG + "date"
-_EKG_START = EKG + "startDate"
 _EKG_END = EKG + "endDate"
+_EKG_ROLE = EKG + "role"
+_EKG_START = EKG + "startDate"
+_EKG_UNIT = EKG + "unit"
 _STATEMENT = ("i", EKG + "Statement")
+# the predicates a statement can have, in sorted order: the order :func:`_statement` sets them in
+_STATEMENT_ORDER = (_RDF_OBJECT, _RDF_PREDICATE, _RDF_SUBJECT, _RDF_TYPE, _SKOS_NOTE, _PROV_FROM,
+                    _EKG_AMOUNT, _EKG_DATE, _EKG_END, _EKG_ROLE, _EKG_START, _EKG_UNIT)
 
 
 def _put(preds: dict[str, list[Term]], p: str, o: Term) -> None:
@@ -241,49 +287,57 @@ def value_term(value: Any, kind: str) -> Term:
     return lit(text, lang_of(text)) if _CJK.search(text) else lit(text)
 
 
-def _statement(g: Groups, st: str, s: Term, p: str, o: Term, d: Dated
-               ) -> dict[str, list[Term]]:
-    """Add the reified statement ``st`` of the triple (s, p, o) to ``g``; its predicates."""
-    preds: dict[str, list[Term]] = {_RDF_TYPE: [_STATEMENT], _RDF_SUBJECT: [s],
-                                    _RDF_PREDICATE: [("i", p)], _RDF_OBJECT: [o]}
-    if d.sources:
-        preds[_PROV_FROM] = [("i", BASE + src) for src in d.sources]
-    if d.date:
-        preds[_EKG_DATE] = [date_literal(d.date)]
-    if d.start:
-        preds[_EKG_START] = [date_literal(d.start)]
-    if d.end:
-        preds[_EKG_END] = [date_literal(d.end)]
+def _statement(s: Term, p: str, o: Term, d: Dated, role: Term | None = None,
+               amount: Term | None = None, unit: Term | None = None) -> dict[str, list[Term]]:
+    """The predicates of the reified statement of the triple (s, p, o), in sorted order (that of
+    :data:`_STATEMENT_ORDER`), each one's objects sorted and without duplicates."""
+    preds: dict[str, list[Term]] = {_RDF_OBJECT: [o], _RDF_PREDICATE: [("i", p)],
+                                    _RDF_SUBJECT: [s], _RDF_TYPE: [_STATEMENT]}
     if d.note:
         preds[_SKOS_NOTE] = [lit(d.note)]
-    had = g.get(st)
-    if had is None:
-        g[st] = preds
-        return preds
-    for key, objs in preds.items():  # (two statements cannot share an IRI; merged if they do)
-        for obj in objs:
-            _put(had, key, obj)
-    return had
+    if d.sources:
+        preds[_PROV_FROM] = _sources(d)
+    if amount is not None:
+        preds[_EKG_AMOUNT] = [amount]
+    if d.date:
+        preds[_EKG_DATE] = [date_literal(d.date)]
+    if d.end:
+        preds[_EKG_END] = [date_literal(d.end)]
+    if role is not None:
+        preds[_EKG_ROLE] = [role]
+    if d.start:
+        preds[_EKG_START] = [date_literal(d.start)]
+    if unit is not None:
+        preds[_EKG_UNIT] = [unit]
+    return preds
 
 
+def _sources(d: Dated) -> list[Term]:
+    """What cites a fact or relation, sorted, without duplicates (sorted as the IRIs would be:
+    they share their start)."""
+    if len(d.sources) == 1:
+        return [("i", BASE + d.sources[0])]
+    return [("i", BASE + src) for src in sorted(set(d.sources))]
 
-@lru_cache(maxsize=4096)  # the same few groups of predicates come back for every statement
-def _sorted_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(keys))
+
+def _sorted_preds(preds: dict[str, list[Term]]) -> dict[str, list[Term]]:
+    """Predicates sorted, each one's objects sorted and without duplicates."""
+    return {p: objs if len(objs) == 1 else _sorted_unique(objs)
+            for p, objs in sorted(preds.items())}
+
+
+def _sorted_unique(objs: list[Term]) -> list[Term]:
+    """``sorted(set(objs))``."""
+    if len(objs) == 2:  # (names and descriptions in two languages, two sources, ...)
+        a, b = objs
+        return objs if a < b else [b, a] if b < a else [a]
+    return sorted(set(objs))
 
 
 def _sorted_groups(g: Groups) -> Groups:
     """Subjects, predicates and objects sorted, duplicate objects dropped: the order of
     ``sorted(set(triples))``."""
-    out: Groups = {}
-    for s in sorted(g):
-        preds = g[s]
-        ordered: dict[str, list[Term]] = {}
-        for p in _sorted_keys(tuple(preds)):
-            objs = preds[p]
-            ordered[p] = objs if len(objs) == 1 else sorted(set(objs))
-        out[s] = ordered
-    return out
+    return {s: _sorted_preds(g[s]) for s in sorted(g)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +349,8 @@ _ESC_RE = re.compile(r'[\\"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 
 
 def _esc(text: str) -> str:
-    if _ESC_RE.search(text) is None:  # most text needs no escape
+    # most text needs no escape (what is escaped: '"', '\\' and characters not printable)
+    if '"' not in text and "\\" not in text and text.isprintable():
         return text
     return _ESC_RE.sub(lambda m: _ESC.get(m.group(), f"\\u{ord(m.group()):04X}"), text)
 
@@ -326,15 +381,9 @@ def to_ntriples(triples: Iterable[Triple]) -> str:
 
 def ntriples_body(groups: Groups) -> str:
     """:func:`to_ntriples` of grouped triples (subjects, predicates, objects in their order)."""
-    out: list[str] = []
-    add = out.append
     term = _term_nt
-    for s, preds in groups.items():
-        for p, objs in preds.items():
-            head = f"<{s}> <{p}> "
-            for o in objs:
-                add(f"{head}<{o[1]}> .\n" if o[0] == "i" else f"{head}{term(o)} .\n")
-    return "".join(out)
+    return "".join([f"<{s}> <{p}> <{o[1]}> .\n" if o[0] == "i" else f"<{s}> <{p}> {term(o)} .\n"
+                    for s, preds in groups.items() for p, objs in preds.items() for o in objs])
 
 
 _LOCAL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -372,6 +421,26 @@ def _pred_key(p: str) -> tuple[bool, str]:
 @lru_cache(maxsize=4096)
 def _pred_ttl(p: str) -> str:
     return "    " + ("a" if p == _RDF_TYPE else _qname(p)) + " "
+
+
+@lru_cache(maxsize=4096)
+def _jsonld_key(p: str) -> str:
+    """The key of a predicate's members in JSON-LD nodes."""
+    return '"@type"' if p == _RDF_TYPE else _enc_str(_compact(p))
+
+
+_N_STMT = len(STMT)
+
+
+def _subject_ttl(s: str) -> str:
+    # statement IRIs hold a '/' after the prefix: no prefixed name
+    return "<" + s + ">" if s.startswith(STMT) and s.find("/", _N_STMT) >= 0 else _qname(s)
+
+
+def _subject_jsonld(s: str) -> str:
+    # statement IRIs hold a '/' after the prefix: not compacted
+    return '"@id":' + _enc_str(s if s.startswith(STMT) and s.find("/", _N_STMT) >= 0
+                               else _compact(s))
 
 
 Groups = dict[str, dict[str, list[Term]]]
@@ -412,7 +481,6 @@ def turtle_body(triples: Iterable[Triple] | Groups) -> str:
     out: list[str] = []
     term = _term_ttl
     qname = _qname
-    n_stmt = len(STMT)  # statement IRIs hold a '/' after the prefix: no prefixed name
     groups = triples if isinstance(triples, dict) else by_subject(triples)
     for s, preds in groups.items():
         parts = []
@@ -423,8 +491,7 @@ def turtle_body(triples: Iterable[Triple] | Groups) -> str:
                 parts.append(head + (qname(o[1]) if o[0] == "i" else term(o)))
             else:
                 parts.append(head + " ,\n        ".join(sorted({term(o) for o in objs})))
-        out.append(("<" + s + ">" if s.startswith(STMT) and "/" in s[n_stmt:] else _qname(s))
-                   + "\n" + " ;\n".join(parts) + " .\n\n")
+        out.append(_subject_ttl(s) + "\n" + " ;\n".join(parts) + " .\n\n")
     return "".join(out)
 
 
@@ -453,19 +520,16 @@ def jsonld_nodes(triples: Iterable[Triple] | Groups) -> list[str]:
     sort_keys=True, separators=(",", ":"))`` of the node dict (keys sorted, values sorted by
     id, value, language and type), without building the dicts."""
     rdf_type = _RDF_TYPE
-    enc = _enc_str
     text = _jsonld_text
     jid = _jsonld_id
-    n_stmt = len(STMT)
     lines = []
     groups = triples if isinstance(triples, dict) else by_subject(triples)
     for s, preds in groups.items():
         order, ordered = _jsonld_order(tuple(preds))
         members = []
         for p, key in order:
-            if not p:  # statement IRIs hold a '/' after the prefix: not compacted
-                members.append('"@id":' + enc(s if s.startswith(STMT) and "/" in s[n_stmt:]
-                                              else _compact(s)))
+            if not p:  # (the subject's own id)
+                members.append(_subject_jsonld(s))
                 continue
             objs = preds[p]
             if p == rdf_type:
@@ -493,9 +557,7 @@ def _jsonld_types(objs: tuple[Term, ...]) -> str:
 def _jsonld_order(keys: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], bool]:
     """A subject's predicates, as grouped -> (predicate, '"key":[') in the order of their keys,
     with ("", '"@id"') for the subject's own id; and whether that is the members' order."""
-    rdf_type = _RDF_TYPE
-    named = [('"@id"', "")] + [('"@type"' if p == rdf_type else _enc_str(_compact(p)), p)
-                               for p in keys]
+    named = [('"@id"', "")] + [(_jsonld_key(p), p) for p in keys]
     return (tuple((p, k + ":[") for k, p in sorted(named)),
             len({k for k, _ in named}) == len(named))
 
@@ -537,6 +599,226 @@ def _compact(x: str) -> str:
     if x.startswith(BASE) and _LOCAL_RE.match(x[len(BASE):]):
         return "id:" + x[len(BASE):]
     return x
+
+
+# ---------------------------------------------------------------------------------------------
+# The three RDF texts together (what a build writes for each file)
+# ---------------------------------------------------------------------------------------------
+
+# A term's texts: in N-Triples, Turtle and JSON-LD (a value object), and the JSON-LD one with
+# its sort key (the values of a JSON-LD key are sorted by id, value, language and type)
+TermTexts = tuple[str, str, str, tuple[tuple[str, str, str, str], str]]
+
+
+class _TextCache(dict[Term, TermTexts]):
+    """Terms -> their texts, made when first asked for (all dropped when there are too many:
+    most terms of a file come back in other files, but not all)."""
+
+    def __missing__(self, term: Term) -> TermTexts:
+        if len(self) >= _TEXTS_MAX:
+            self.clear()
+        texts = self[term] = _term_texts(term)
+        return texts
+
+
+_TEXTS = _TextCache()
+_TEXTS_MAX = 1 << 15
+
+
+def _term_texts(term: Term) -> TermTexts:
+    """``(_term_nt(term), _term_ttl(term), _jsonld_text(term), _jsonld_keyed(term))``, with a
+    literal's text escaped once."""
+    if term[0] == "i":
+        iri = term[1]
+        cid = _compact(iri)
+        js = '{"@id":' + _enc_str(cid) + "}"
+        return "<" + iri + ">", _qname(iri), js, ((cid, "", "", ""), js)
+    _, text, lang, dtype = term
+    q = '"' + _esc(text) + '"'
+    value = _enc_str(text)
+    if lang:
+        js = '{"@language":' + _enc_str(lang) + ',"@value":' + value + "}"
+        return q + "@" + lang, q + "@" + lang, js, (("", text, lang, ""), js)
+    if dtype and dtype != _XSD_STRING:
+        ctype = _compact(dtype)
+        js = '{"@type":' + _enc_str(ctype) + ',"@value":' + value + "}"
+        return q + "^^<" + dtype + ">", q + "^^" + _qname(dtype), js, (("", text, "", ctype), js)
+    js = '{"@value":' + value + "}"
+    return q, q, js, (("", text, "", ""), js)
+
+
+_TTL_SEP = " ,\n        "  # between the objects of a predicate in Turtle
+
+
+def _objects_texts(objs: list[Term]) -> tuple[list[str], str, str]:
+    """The texts of a predicate's objects: in N-Triples (in their order), in Turtle (sorted,
+    without duplicates) and in JSON-LD (sorted by key), as :func:`turtle_body` and
+    :func:`jsonld_nodes` write them."""
+    cache = _TEXTS
+    if len(objs) == 1:
+        texts = cache[objs[0]]
+        return [texts[0]], texts[1], texts[2]
+    if len(objs) == 2:  # (names and descriptions in two languages, two sources, ...)
+        a, b = cache[objs[0]], cache[objs[1]]
+        ta, tb = a[1], b[1]
+        ka, kb = a[3], b[3]
+        return ([a[0], b[0]],
+                ta if ta == tb else ta + _TTL_SEP + tb if ta < tb else tb + _TTL_SEP + ta,
+                ka[1] + "," + kb[1] if ka <= kb else kb[1] + "," + ka[1])
+    many = [cache[o] for o in objs]
+    return ([t[0] for t in many], _TTL_SEP.join(sorted({t[1] for t in many})),
+            ",".join([js for _, js in sorted([t[3] for t in many])]))
+
+
+# A predicate: itself, the start of its Turtle lines, the start of its JSON-LD members ("" for
+# rdf:type, whose member is the node's "@type"), and its keys in Turtle's and JSON-LD's orders
+PredTexts = tuple[str, str, str, tuple[bool, str], str]
+
+
+@lru_cache(maxsize=4096)
+def _pred_texts(p: str) -> PredTexts:
+    key = _jsonld_key(p)
+    return p, _pred_ttl(p), "" if p == _RDF_TYPE else key + ":[", _pred_key(p), key
+
+
+# A subject's predicates, as grouped -> their PredTexts; what puts their Turtle lines in order,
+# and their JSON-LD members (the subject's "@id" first, then one per predicate) in the order of
+# their keys; and whether those keys are unique (when two predicates have one key, the members
+# are sorted as texts, as :func:`jsonld_nodes` does)
+Pick = Callable[[list[str]], Sequence[str]]
+Plan = tuple[tuple[PredTexts, ...], Pick, Pick, bool]
+_TTL_KEY, _JSONLD_KEY = itemgetter(3), itemgetter(4)
+
+
+@lru_cache(maxsize=1024)  # the same few groups of predicates come back for every statement
+def _plan(keys: tuple[str, ...]) -> Plan:
+    preds = tuple(map(_pred_texts, keys))
+    ttl_keys = list(map(_TTL_KEY, preds))
+    jsonld_keys = ['"@id"', *map(_JSONLD_KEY, preds)]
+    return (preds, _picker(sorted(range(len(ttl_keys)), key=ttl_keys.__getitem__)),
+            _picker(sorted(range(len(jsonld_keys)), key=jsonld_keys.__getitem__)),
+            len(set(jsonld_keys)) == len(jsonld_keys))
+
+
+def _same(texts: list[str]) -> list[str]:
+    return texts
+
+
+def _picker(order: list[int]) -> Pick:
+    """What takes a list's items in this order."""
+    return itemgetter(*order) if len(order) > 1 else _same
+
+
+def group_texts(groups: Groups) -> tuple[str, str, str]:
+    """``(ntriples_body(groups), turtle_body(groups), JSONLD_SEP.join(jsonld_nodes(groups)))``,
+    made together: the groups are gone through once, and each term's texts (cached) found once
+    for the three."""
+    cache = _TEXTS
+    nt: list[str] = []
+    ttl: list[str] = []
+    nodes: list[str] = []
+    for s, preds in groups.items():
+        heads, ttl_pick, jsonld_pick, unique = _plan(tuple(preds))
+        lines: list[str] = []
+        members = [_subject_jsonld(s)]
+        for (p, head, key, _, _), objs in zip(heads, preds.values(), strict=True):
+            if len(objs) == 1:
+                texts = cache[objs[0]]
+                nt.append(f"<{s}> <{p}> {texts[0]} .\n")
+                lines.append(head + texts[1])
+                members.append(key + texts[2] + "]" if key else _jsonld_types(tuple(objs)))
+            else:
+                nts, objects, values = _objects_texts(objs)
+                nt.extend([f"<{s}> <{p}> {text} .\n" for text in nts])
+                lines.append(head + objects)
+                members.append(key + values + "]" if key else _jsonld_types(tuple(objs)))
+        ttl.append(_subject_ttl(s) + "\n" + " ;\n".join(ttl_pick(lines)) + " .\n\n")
+        ordered = jsonld_pick(members)
+        nodes.append("{" + ",".join(ordered if unique else sorted(ordered)) + "}")
+    return "".join(nt), "".join(ttl), JSONLD_SEP.join(nodes)
+
+
+def entity_texts(ent: Entity, onto: Ontology) -> tuple[int, str, str, str]:
+    """An entity's number of triples, and what it adds to the N-Triples, Turtle and JSON-LD
+    files: ``group_texts(entity_groups(ent, onto))``, made without the groups (its statements,
+    all alike, are written by :func:`_statement_texts`)."""
+    s, own, stmts = _entity_parts(ent, onto)
+    if len({s, *[st for st, _ in stmts]}) <= len(stmts):  # two subjects with one IRI (never
+        groups = entity_groups(ent, onto)  # in a valid graph): merged by entity_groups
+        return (sum([len(objs) for preds in groups.values() for objs in preds.values()]),
+                *group_texts(groups))
+    own = _sorted_preds(own)
+    blocks = [(s, sum(map(len, own.values())), *group_texts({s: own}))]
+    for st, about in stmts:
+        blocks.append((st, *_statement_texts(st, *about)))
+    blocks.sort()  # (by subject: they differ)
+    _, counts, nt, ttl, nodes = zip(*blocks, strict=True)
+    return sum(counts), "".join(nt), "".join(ttl), JSONLD_SEP.join(nodes)
+
+
+def _statement_part(p: str) -> tuple[str, str, str]:
+    """A predicate of statements: itself, the start of its Turtle lines, of its JSON-LD members."""
+    return p, _pred_ttl(p), _jsonld_key(p) + ":["
+
+
+# What _statement_texts writes statements with. Their predicates come in Turtle's order, which is
+# also JSON-LD's (the tests check it): rdf:type; ekg:amount, ekg:date, ekg:endDate, ekg:role,
+# ekg:startDate, ekg:unit (last in _STATEMENT_ORDER, in the same order); prov:wasDerivedFrom;
+# rdf:object, rdf:predicate, rdf:subject; skos:note
+_OBJECT, _PREDICATE, _SUBJECT, _TYPE, _NOTE, _FROM, _AMOUNT, _DATE, _END, _ROLE, _START, _UNIT = \
+    map(_statement_part, _STATEMENT_ORDER)
+_STATEMENT_NT, _STATEMENT_TTL = _term_texts(_STATEMENT)[:2]
+_STATEMENT_TYPE = _jsonld_types((_STATEMENT,))
+
+
+def _statement_texts(st: str, s: Term, p: str, o: Term, d: Dated, role: Term | None,
+                     amount: Term | None, unit: Term | None) -> tuple[int, str, str, str]:
+    """``group_texts({st: _statement(s, p, o, d, role, amount, unit)})``, after its number of
+    triples, written directly."""
+    cache = _TEXTS
+    o_texts, p_texts, s_texts = cache[o], cache[("i", p)], cache[s]
+    start = f"<{st}> <"
+    nt = [f"{start}{_RDF_OBJECT}> {o_texts[0]} .\n{start}{_RDF_PREDICATE}> {p_texts[0]} .\n"
+          f"{start}{_RDF_SUBJECT}> {s_texts[0]} .\n{start}{_RDF_TYPE}> {_STATEMENT_NT} .\n"]
+    ttl = [_subject_ttl(st) + "\n" + _TYPE[1] + _STATEMENT_TTL]
+    nodes = [_subject_jsonld(st), _STATEMENT_TYPE]
+    note = cache[lit(d.note)] if d.note else None
+    if note is not None:
+        nt.append(f"{start}{_SKOS_NOTE}> {note[0]} .\n")
+    sources = _sources(d)
+    if sources:
+        nts, sources_ttl, sources_jsonld = _objects_texts(sources)
+        for text in nts:
+            nt.append(f"{start}{_PROV_FROM}> {text} .\n")
+    dated: list[tuple[tuple[str, str, str], TermTexts]] = []  # (predicate, object's texts)
+    if amount is not None:
+        dated.append((_AMOUNT, cache[amount]))
+    if d.date:
+        dated.append((_DATE, cache[date_literal(d.date)]))
+    if d.end:
+        dated.append((_END, cache[date_literal(d.end)]))
+    if role is not None:
+        dated.append((_ROLE, cache[role]))
+    if d.start:
+        dated.append((_START, cache[date_literal(d.start)]))
+    if unit is not None:
+        dated.append((_UNIT, cache[unit]))
+    for (q, head, key), texts in dated:
+        nt.append(f"{start}{q}> {texts[0]} .\n")
+        ttl.append(head + texts[1])
+        nodes.append(key + texts[2] + "]")
+    if sources:
+        ttl.append(_FROM[1] + sources_ttl)
+        nodes.append(_FROM[2] + sources_jsonld + "]")
+    ttl.append(f"{_OBJECT[1]}{o_texts[1]} ;\n{_PREDICATE[1]}{p_texts[1]} ;\n"
+               f"{_SUBJECT[1]}{s_texts[1]}")
+    nodes.append(f"{_OBJECT[2]}{o_texts[2]}],{_PREDICATE[2]}{p_texts[2]}],"
+                 f"{_SUBJECT[2]}{s_texts[2]}]")
+    if note is not None:
+        ttl.append(_NOTE[1] + note[1])
+        nodes.append(_NOTE[2] + note[2] + "]")
+    return (4 + (note is not None) + len(sources) + len(dated), "".join(nt),
+            " ;\n".join(ttl) + " .\n\n", "{" + ",".join(nodes) + "}")
 
 
 def to_rdflib(triples: Iterable[Triple]) -> rdflib.Graph:
@@ -623,25 +905,26 @@ GRAPHML_HEAD = (
 GRAPHML_TAIL = "  </graph>\n</graphml>\n"
 
 
-_XML_PLAIN = re.compile(r'[^&<>"\n\r\t]*\Z')  # text that XML takes as it is, quoted or not
+# (the characters XML does not take as they are, quoted or not, are &<>" and \n\r\t: most text has
+# none, and writes as it is, without a call to xml.sax.saxutils)
 
 
 def _xml_text(v: str) -> str:
     """``xml.sax.saxutils.escape``, without a call into it for plain text (nearly all)."""
-    if _XML_PLAIN.match(v):
-        return v
-    from xml.sax.saxutils import escape
+    if "&" in v or "<" in v or ">" in v or '"' in v or "\n" in v or "\r" in v or "\t" in v:
+        from xml.sax.saxutils import escape
 
-    return escape(v)
+        return escape(v)
+    return v
 
 
 def _xml_attr(v: str) -> str:
     """``xml.sax.saxutils.quoteattr``, without a call into it for plain text."""
-    if _XML_PLAIN.match(v):
-        return f'"{v}"'
-    from xml.sax.saxutils import quoteattr
+    if "&" in v or "<" in v or ">" in v or '"' in v or "\n" in v or "\r" in v or "\t" in v:
+        from xml.sax.saxutils import quoteattr
 
-    return quoteattr(v)
+        return quoteattr(v)
+    return f'"{v}"'
 
 
 def graphml_node(e: Entity) -> str:

@@ -9,8 +9,22 @@ from datetime import date as _date
 DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
+# dates found valid (a graph's dates repeat: most checks are a look-up), up to a bound
+_VALID: set[str] = set()
+_VALID_MAX = 1 << 16
+
+
 def check_date(value: str) -> str | None:
     """Return an error message for a bad date, or None if it is a valid YYYY[-MM[-DD]]."""
+    if value in _VALID:
+        return None
+    msg = _check_date(value)
+    if msg is None and len(_VALID) < _VALID_MAX and type(value) is str:
+        _VALID.add(value)
+    return msg
+
+
+def _check_date(value: str) -> str | None:
     m = DATE_RE.match(value)
     if not m:
         return f"invalid date {value!r}; write YYYY, YYYY-MM or YYYY-MM-DD"

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import __version__
 from .compile import (
@@ -39,13 +39,10 @@ from .compile import (
     JSONLD_SEP,
     JSONLD_TAIL,
     TURTLE_HEAD,
-    entity_groups,
+    entity_texts,
     graphml_edges,
     graphml_node,
     jsonld_head,
-    jsonld_nodes,
-    ntriples_body,
-    turtle_body,
 )
 from .errors import Problem
 from .index import INDEX_NAME, IndexRows, IndexWriter, entity_rows
@@ -121,12 +118,10 @@ def _process(path: str | Path, shown: str, onto: Ontology, rel: str, digest: boo
     count = 0
     if ent is not None and not problems:
         try:
-            groups = entity_groups(ent, onto)
-            texts = (ntriples_body(groups).encode(), turtle_body(groups).encode(),
-                     JSONLD_SEP.join(jsonld_nodes(groups)).encode(),
+            count, nt, ttl, jsonld = entity_texts(ent, onto)
+            texts = (nt.encode(), ttl.encode(), jsonld.encode(),
                      graphml_node(ent).encode(), graphml_edges(ent).encode())
             rows = entity_rows(ent, onto, rel=rel)
-            count = sum([len(objs) for preds in groups.values() for objs in preds.values()])
         except Exception:  # noqa: BLE001 - compiled again after validation, which reports it
             texts, rows = None, None
     pinyin = tuple((text, key) for key, _, kind, text in (rows[1] or ()) if kind == "pinyin"
@@ -356,6 +351,19 @@ def parse_files(paths: list[Path], shown: list[str], *, workers: int | None = No
             yield pickle.loads(blob)
 
 
+class Feed(Protocol):
+    """Takes each entity a build reads, pickled as a worker left it (entity, problems,
+    triple count, pinyin keys), in file order."""
+
+    def add(self, blob: bytes) -> None: ...
+
+    def end(self) -> None:
+        """The last entity is in."""
+
+    def cancel(self) -> None:
+        """The build stops, or goes another way: whatever the feed started is thrown away."""
+
+
 @dataclass
 class Streamed:
     """What :func:`stream_build` read and wrote."""
@@ -394,6 +402,7 @@ class Streamed:
     # found right: what the summary counts of each entity
     tallies: list[Tally] | None = None
     packed: bytes | None = None  # the entries, pickled (see pack)
+    feed: Feed | None = None  # what each entity was handed to (see stream_build)
 
     @property
     def entities(self) -> list[Entity]:
@@ -757,7 +766,8 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: Sequence[str | Path], o
                  tmp: Path, *, workers: int | None = None, use_cache: bool = True,
                  rels: list[str] | None = None, defer: bool = False,
                  while_parsing: Callable[[], object] | None = None,
-                 keep_entities: bool = True) -> Streamed:
+                 keep_entities: bool = True, feed: Callable[[], Feed] | None = None
+                 ) -> Streamed:
     """Load every file (cached, or parsed in parallel), check what each file decides alone
     (:func:`~ecosystem_kg.validate.validate_alone`) and write the RDF and GraphML outputs into
     ``tmp`` in id order. The checks across files come after; on problems ``tmp`` is thrown
@@ -778,13 +788,19 @@ def stream_build(graph_dir: Path, onto: Ontology, paths: Sequence[str | Path], o
     part file (copied into the cache like the texts); the links are checked on the digests
     (then :attr:`Streamed.tallies` holds what the summary counts), and only when something
     is wrong are the entities read, to say what.
+
+    ``feed``: with ``keep_entities=False``, makes the :class:`Feed` each entity is handed to,
+    pickled, as it is read (:attr:`Streamed.feed`), when the build sends digests; it is told
+    when the last is in.
     """
     st = Streamed(started=time.time_ns())
     stack = ExitStack()
     try:
         _stream(st, stack, graph_dir, onto, paths, out_dir, tmp, workers, use_cache, rels,
-                defer, while_parsing, keep_entities)
+                defer, while_parsing, keep_entities, feed)
     except BaseException:
+        if st.feed is not None:
+            st.feed.cancel()
         _abandon_index(st, tmp, failed=True)
         stack.close()
         raise
@@ -862,7 +878,8 @@ def _close(st: Streamed, tmp: Path) -> None:
 def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
             paths: Sequence[str | Path], out_dir: Path, tmp: Path, workers: int | None,
             use_cache: bool, rels: list[str] | None, defer: bool,
-            while_parsing: Callable[[], object] | None, keep_entities: bool = True) -> None:
+            while_parsing: Callable[[], object] | None, keep_entities: bool = True,
+            feed: Callable[[], Feed] | None = None) -> None:
     if rels is None:
         rels = [Path(p).relative_to(graph_dir).as_posix() for p in paths]
     shown = display_paths(graph_dir, rels)
@@ -924,6 +941,8 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
             parts = _Parts(*_scratch_folder(tmp, len(todo)))
             stack.callback(parts.close)  # after the outputs are closed (copies are lazy)
             _SHARED.update(onto=onto, parts=str(parts.folder), digest=digest)
+            if digest and feed is not None:  # (its process is not a copy of the workers')
+                st.feed = feed()
             pool = pool_stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
@@ -931,7 +950,7 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
             results = ((sha, blob, rblob, None, stamp, placed) for batch in pool.imap(
                 _work_batch, [tasks[j:j + chunk] for j in range(0, len(tasks), chunk)])
                 for sha, blob, rblob, placed, stamp in batch)
-            if while_parsing is not None:
+            if while_parsing is not None and st.feed is None:
                 while_parsing()
         else:
             results = ((*process_file(Path(paths[i]), shown[i], onto, rels[i]), None)
@@ -973,7 +992,13 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
                 sha, blob, rblob, texts, stamp, placed = next(results)
                 assert placed is not None and parts is not None  # the entity's span is last
                 blob_at[i] = (placed[0], placed[1][-1])
-                bspan = writers[5].copy(parts.of(placed[0])[5], placed[1][-1])
+                if st.feed is not None:
+                    at, size = placed[1][-1]
+                    data = os.pread(parts.of(placed[0])[5], size, at)
+                    bspan = writers[5].add(data)
+                    st.feed.add(data)
+                else:
+                    bspan = writers[5].copy(parts.of(placed[0])[5], placed[1][-1])
                 if len(placed[1]) == 1:  # the file has problems: no texts
                     placed = None
                 spans = None
@@ -1039,6 +1064,8 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
                     st.complete = False
             st.entries[shown[i]] = (sha, bspan, new_spans, stamp,
                                     kind if new_spans is not None else None)
+        if st.feed is not None:
+            st.feed.end()
         if child is not None and st.complete:
             child.prepare()  # beside the checks across files
         if digest:

@@ -42,22 +42,20 @@ CREATE INDEX entity_type ON entity(type);
 
 def name_rows(eid: str, zh: str, en: str, aliases: list[str]) -> list[tuple[str, str, str, str]]:
     rows: set[tuple[str, str, str, str]] = set()
-
-    def put(text: str, kind: str) -> None:
+    texts = [(eid, "id")]
+    if zh:
+        texts.append((zh, "name"))
+    if en:
+        texts.append((en, "name"))
+    for a in aliases:
+        texts.append((a, "alias"))
+    for text, kind in texts:
         key = normalize(text)
         if key:
             rows.add((key, eid, kind, text))
         py = pinyin_key(text)
         if py:
             rows.add((py, eid, "pinyin", text))
-
-    put(eid, "id")
-    if zh:
-        put(zh, "name")
-    if en:
-        put(en, "name")
-    for a in aliases:
-        put(a, "alias")
     return sorted(rows)
 
 
@@ -93,22 +91,61 @@ def graph_relative(file: str, graph_dir: Path | None) -> str:
 
 
 _enc = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for str
+# json.dumps(..., ensure_ascii=False, sort_keys=True), without making an encoder per call
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
+def _value(v: Any) -> str:
+    """``_encode(v)``: the JSON of one value, as it is written inside a document."""
+    if type(v) is str:
+        return _enc(v)
+    if type(v) is int:
+        return int.__repr__(v)
+    return _encode(v)
+
+
+def _or_null(v: str | None) -> str:
+    return "null" if v is None else _enc(v)
+
+
+def _doc_text(e: Any, file: str) -> str:
+    """``_encode(entity_doc(e, ...))`` written directly (the keys in their sorted order), for
+    the usual entity, whose text fields hold text; a TypeError otherwise."""
+    attrs = []
+    for f in e.facts:  # keys: attribute, date, end, note, sources, start, unit, value
+        item = '{"attribute": ' + _enc(f.prop)
+        if f.date is not None:
+            item += ', "date": ' + _enc(f.date)
+        if f.end is not None:
+            item += ', "end": ' + _enc(f.end)
+        if f.note is not None:
+            item += ', "note": ' + _enc(f.note)
+        item += f', "sources": [{", ".join(map(_enc, f.sources))}]'
+        if f.start is not None:
+            item += ', "start": ' + _enc(f.start)
+        if f.unit is not None:
+            item += ', "unit": ' + _enc(f.unit)
+        attrs.append(f'{item}, "value": {_value(f.value)}}}')
+    desc = ", ".join([f"{_enc(k)}: {_enc(v)}" for k, v in sorted(e.description.items())])
+    return (f'{{"aliases": [{", ".join(map(_enc, e.aliases))}], '
+            f'"attributes": [{", ".join(attrs)}], "description": {{{desc}}}, '
+            f'"file": {_enc(file)}, "note": {_or_null(e.note)}, '
+            f'"sources": [{", ".join(map(_enc, e.sources))}], '
+            f'"wikidata": {_or_null(e.wikidata)}}}')
 
 
 def edge_doc(r: Any) -> str:
     """A relation's edge document: the text of ``json.dumps(doc, ensure_ascii=False,
     sort_keys=True)`` for ``{"amount": ..., "note": ..., "role": ..., "sources": [...]}``
     (amount, note and role when given), written directly: a build writes one per relation."""
-    parts = []
+    head = ""
     if r.amount is not None:
-        parts.append('"amount": ' + json.dumps({"value": r.amount.value, "unit": r.amount.unit},
-                                               ensure_ascii=False, sort_keys=True))
+        head = '"amount": ' + _encode({"value": r.amount.value, "unit": r.amount.unit}) + ", "
     if r.note:
-        parts.append('"note": ' + _enc(r.note))
+        head += '"note": ' + _enc(r.note) + ", "
     if r.role:
-        parts.append('"role": ' + _enc(r.role))
-    parts.append('"sources": [' + ", ".join(map(_enc, r.sources)) + "]")
-    return "{" + ", ".join(parts) + "}"
+        head += '"role": ' + _enc(r.role) + ", "
+    return f'{{{head}"sources": [{", ".join(map(_enc, r.sources))}]}}'
 
 
 IndexRows = tuple[tuple[Any, ...], list[tuple[str, str, str, str]] | None, list[tuple[Any, ...]]]
@@ -120,14 +157,18 @@ def entity_rows(e: Any, onto: Ontology, graph_dir: Path | None = None, *,
     (source row, None, []). ``rel``: the file's path inside the graph folder, when known."""
     if e.is_source:
         doc = {"id": e.id, **e.extra}
-        return (e.id, json.dumps(doc, ensure_ascii=False, sort_keys=True)), None, []
-    edges: list[tuple[Any, ...]] = []
-    for r in e.relations:
-        edges.append((relation_stmt_iri(e.id, r.rel, r.target, r.index), e.id, r.rel,
-                      r.target, r.date, r.start, r.end, edge_doc(r)))
-    row = (e.id, e.type, e.name_zh, e.name_en,
-           json.dumps(entity_doc(e, onto, graph_dir, rel), ensure_ascii=False, sort_keys=True))
-    return row, name_rows(e.id, e.name_zh, e.name_en, e.aliases), edges
+        return (e.id, _encode(doc)), None, []
+    eid = e.id
+    edges: list[tuple[Any, ...]] = [
+        (relation_stmt_iri(eid, r.rel, r.target, r.index), eid, r.rel, r.target, r.date,
+         r.start, r.end, edge_doc(r)) for r in e.relations]
+    file = rel if rel is not None else graph_relative(e.path, graph_dir)
+    try:
+        text = _doc_text(e, file)
+    except TypeError:  # a field that is not text: the encoder says what it makes of it
+        text = _encode(entity_doc(e, onto, graph_dir, rel))
+    row = (eid, e.type, e.name_zh, e.name_en, text)
+    return row, name_rows(eid, e.name_zh, e.name_en, e.aliases), edges
 
 
 def write_index(compiled: Compiled, path: Path, meta: dict[str, str],

@@ -295,12 +295,12 @@ def parse_entity(raw: bytes, file: str, stem: str) -> tuple[Entity | None, list[
 
 def _text(m: LMap, key: str, problems: list[Problem], *, required: bool = False,
           prefix: str = "") -> str | None:
-    if key not in m or m[key] is None:
+    v = m.get(key)
+    if v is None:
         if required:
             problems.append(Problem(m.loc, f"missing required field {prefix + key!r}",
                                     "missing"))
         return None
-    v = m[key]
     if isinstance(v, bool) or isinstance(v, (LMap, LList)):
         problems.append(Problem(m.vloc(key), f"field {key!r} must be text", "shape"))
         return None
@@ -311,11 +311,23 @@ def _text(m: LMap, key: str, problems: list[Problem], *, required: bool = False,
     return s
 
 
+# What the loops below do for every value, written out for the usual case and left to the
+# helpers above otherwise (the same values and the same problems, in the same order):
+# ``v.strip()`` of a ``str`` is ``str(v).strip()``, the same object when nothing is stripped.
+# The maps and lists come from :func:`~ecosystem_kg.yamlio.load_yaml`, which gives every key
+# of a map a value location and every item of a list a location, in their order.
+
+
 def _str_list(m: LMap, key: str, problems: list[Problem]) -> tuple[list[str], list[Loc]]:
-    if key not in m or m[key] is None:
+    v = m.get(key)
+    if v is None:
         return [], []
-    v = m[key]
     if isinstance(v, LList):
+        if len(v.item_locs) == len(v):
+            try:  # only text has strip() among YAML values: the usual list of text
+                return [item.strip() for item in v], v.item_locs[:]
+            except AttributeError:
+                pass
         out, locs = [], []
         for i, item in enumerate(v):
             if item is None or isinstance(item, (LMap, LList, bool)):
@@ -338,7 +350,15 @@ def _date(m: LMap, key: str) -> str | None:
     return str(v).strip()
 
 
+_KEY_SETS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
 def _unknown_fields(m: LMap, allowed: tuple[str, ...], what: str, problems: list[Problem]) -> None:
+    known = _KEY_SETS.get(allowed)
+    if known is None:
+        known = _KEY_SETS[allowed] = frozenset(allowed)
+    if m.keys() <= known:
+        return
     from difflib import get_close_matches
 
     for key in m:
@@ -349,24 +369,58 @@ def _unknown_fields(m: LMap, allowed: tuple[str, ...], what: str, problems: list
             problems.append(Problem(m.kloc(key), msg, "unknown-field"))
 
 
-def _dated(m: LMap, d: Dated, problems: list[Problem]) -> None:
-    for key in ("date", "start", "end"):
-        val = _date(m, key)
-        if val is not None:
-            setattr(d, key, val)
-            d.date_locs[key] = m.vloc(key)
-    d.sources, d.source_locs = _str_list(m, "source", problems)
-    d.note = _text(m, "note", problems)
+_NAME_FIELDS = ("zh", "en")
+_DESCRIPTION_FIELDS = ("en", "zh")
+_AMOUNT_FIELDS = ("value", "unit")
+_ENTITY_KEYS = frozenset(ENTITY_FIELDS)
+_RELATION_KEYS = frozenset(RELATION_FIELDS)
+_FACT_KEYS = frozenset(FACT_FIELDS)
+_NAME_KEYS = frozenset(_NAME_FIELDS)
+_DESCRIPTION_KEYS = frozenset(_DESCRIPTION_FIELDS)
+
+
+DatedFields = tuple[str | None, str | None, str | None, list[str], str | None, dict[str, Loc],
+                    list[Loc]]
+
+
+def _dated_fields(m: LMap, problems: list[Problem]) -> DatedFields:
+    """The :class:`Dated` fields of a relation or fact written as the mapping ``m``, in the
+    order of the dataclass."""
+    get = m.get
+    date = start = end = None
+    date_locs: dict[str, Loc] = {}
+    v = get("date")
+    if v is not None:
+        date = v.strip() if type(v) is str else str(v).strip()
+        date_locs["date"] = m.val_locs.get("date", m.loc)
+    v = get("start")
+    if v is not None:
+        start = v.strip() if type(v) is str else str(v).strip()
+        date_locs["start"] = m.val_locs.get("start", m.loc)
+    v = get("end")
+    if v is not None:
+        end = v.strip() if type(v) is str else str(v).strip()
+        date_locs["end"] = m.val_locs.get("end", m.loc)
+    sources, source_locs = _str_list(m, "source", problems)
+    v = get("note")
+    note = (None if v is None else v.strip() if type(v) is str
+            else _text(m, "note", problems))
+    return date, start, end, sources, note, date_locs, source_locs
 
 
 def _entity_from_map(m: LMap, file: str, stem: str, problems: list[Problem]) -> Entity | None:
-    eid = _text(m, "id", problems, required=True)
-    etype = _text(m, "type", problems, required=True)
+    get = m.get
+    v = get("id")
+    eid = s if type(v) is str and (s := v.strip()) else _text(m, "id", problems, required=True)
+    v = get("type")
+    etype = (s if type(v) is str and (s := v.strip())
+             else _text(m, "type", problems, required=True))
     if eid is None or etype is None:
         return None
-    ent = Entity(id=eid, type=etype, path=file)
-    ent.locs = {"<file>": (file, 1, 1), **{k: m.vloc(k) for k in m}}
+    locs: dict[str, Loc] = {"<file>": (file, 1, 1)}
+    locs.update(m.val_locs)  # m.vloc(k) for k in m
     if etype == SOURCE_TYPE:
+        ent = Entity(id=eid, type=etype, path=file, locs=locs)
         _unknown_fields(m, SOURCE_FIELDS, "a source", problems)
         title = _text(m, "title", problems, required=True)
         ent.name_zh = ent.name_en = title or eid
@@ -383,82 +437,139 @@ def _entity_from_map(m: LMap, file: str, stem: str, problems: list[Problem]) -> 
         ent.note = ent.extra.get("note")
         return ent
 
-    _unknown_fields(m, ENTITY_FIELDS, "an entity", problems)
-    name = m.get("name")
+    if not m.keys() <= _ENTITY_KEYS:
+        _unknown_fields(m, ENTITY_FIELDS, "an entity", problems)
+    name = get("name")
+    name_zh = name_en = ""
     if isinstance(name, LMap):
-        _unknown_fields(name, ("zh", "en"), "'name'", problems)
-        ent.name_zh = _text(name, "zh", problems, required=True, prefix="name.") or ""
-        ent.name_en = _text(name, "en", problems, required=True, prefix="name.") or ""
-        ent.locs["name.zh"] = name.vloc("zh")
-        ent.locs["name.en"] = name.vloc("en")
+        if not name.keys() <= _NAME_KEYS:
+            _unknown_fields(name, _NAME_FIELDS, "'name'", problems)
+        v = name.get("zh")
+        name_zh = (s if type(v) is str and (s := v.strip())
+                   else _text(name, "zh", problems, required=True, prefix="name.") or "")
+        v = name.get("en")
+        name_en = (s if type(v) is str and (s := v.strip())
+                   else _text(name, "en", problems, required=True, prefix="name.") or "")
+        locs["name.zh"] = name.vloc("zh")
+        locs["name.en"] = name.vloc("en")
     elif name is None:
         problems.append(Problem(m.loc, "missing required field 'name' (with zh and en)",
                                 "missing"))
     else:
         problems.append(Problem(m.vloc("name"), "field 'name' must be a mapping with zh and en",
                                 "shape"))
-    ent.aliases = _str_list(m, "aliases", problems)[0]
-    desc = m.get("description")
+    aliases = _str_list(m, "aliases", problems)[0]
+    description: dict[str, str] = {}
+    desc = get("description")
     if isinstance(desc, LMap):
-        _unknown_fields(desc, ("en", "zh"), "'description'", problems)
-        for lang in ("en", "zh"):
-            t = _text(desc, lang, problems)
+        if not desc.keys() <= _DESCRIPTION_KEYS:
+            _unknown_fields(desc, _DESCRIPTION_FIELDS, "'description'", problems)
+        for lang in _DESCRIPTION_FIELDS:
+            v = desc.get(lang)
+            t = v.strip() if type(v) is str else _text(desc, lang, problems)
             if t:
-                ent.description[lang] = t
+                description[lang] = t
     elif desc is not None:
         t = _text(m, "description", problems)
         if t:
-            ent.description["zh" if _has_cjk(t) else "en"] = t
-    wd = _text(m, "wikidata", problems)
-    ent.wikidata = wd
-    ent.sources, ent.source_locs = _str_list(m, "source", problems)
-    ent.note = _text(m, "note", problems)
+            description["zh" if _has_cjk(t) else "en"] = t
+    v = get("wikidata")
+    wikidata = (None if v is None else v.strip() if type(v) is str
+                else _text(m, "wikidata", problems))
+    sources, source_locs = _str_list(m, "source", problems)
+    v = get("note")
+    note = None if v is None else v.strip() if type(v) is str else _text(m, "note", problems)
 
-    attrs = m.get("attributes")
+    facts: list[Fact] = []
+    attrs = get("attributes")
     if isinstance(attrs, LMap):
         for prop in attrs:
-            _facts(attrs, prop, ent, problems)
+            _facts(attrs, prop, facts, problems)
     elif attrs is not None:
         problems.append(Problem(m.vloc("attributes"), "'attributes' must be a mapping of "
                                 "attribute name to value(s)", "shape"))
 
-    rels = m.get("relations")
+    relations: list[Relation] = []
+    rels = get("relations")
     if isinstance(rels, LList):
         counter: dict[tuple[str, str], int] = {}
+        item_locs = rels.item_locs
+        n_locs = len(item_locs)
         for i, item in enumerate(rels):
-            loc = rels.iloc(i)
+            loc = item_locs[i] if i < n_locs else rels.loc
             if not isinstance(item, LMap):
                 problems.append(Problem(loc, "each relation must be a mapping with 'rel' and "
                                         "'to'", "shape"))
                 continue
-            _unknown_fields(item, RELATION_FIELDS, "a relation", problems)
-            rel = _text(item, "rel", problems, required=True)
-            to = _text(item, "to", problems, required=True)
+            if not item.keys() <= _RELATION_KEYS:
+                _unknown_fields(item, RELATION_FIELDS, "a relation", problems)
+            iget = item.get
+            v = iget("rel")
+            rel = (s if type(v) is str and (s := v.strip())
+                   else _text(item, "rel", problems, required=True))
+            v = iget("to")
+            to = (s if type(v) is str and (s := v.strip())
+                  else _text(item, "to", problems, required=True))
             if rel is None or to is None:
                 continue
-            r = Relation(rel=rel, target=to, loc=loc, rel_loc=item.vloc("rel"),
-                         target_loc=item.vloc("to"))
-            _dated(item, r, problems)
-            r.role = _text(item, "role", problems)
-            amt = item.get("amount")
+            val_locs = item.val_locs
+            iloc = item.loc
+            # _dated_fields(item, problems), written out: a file has more relations than
+            # anything else
+            date = start = end = None
+            date_locs: dict[str, Loc] = {}
+            v = iget("date")
+            if v is not None:
+                date = v.strip() if type(v) is str else str(v).strip()
+                date_locs["date"] = val_locs.get("date", iloc)
+            v = iget("start")
+            if v is not None:
+                start = v.strip() if type(v) is str else str(v).strip()
+                date_locs["start"] = val_locs.get("start", iloc)
+            v = iget("end")
+            if v is not None:
+                end = v.strip() if type(v) is str else str(v).strip()
+                date_locs["end"] = val_locs.get("end", iloc)
+            v = iget("source")
+            if v is None:
+                rsources, rsource_locs = [], []
+            elif type(v) is LList and len(v.item_locs) == len(v):
+                try:  # the usual list of text (see _str_list)
+                    rsources, rsource_locs = [x.strip() for x in v], v.item_locs[:]
+                except AttributeError:
+                    rsources, rsource_locs = _str_list(item, "source", problems)
+            else:
+                rsources, rsource_locs = _str_list(item, "source", problems)
+            v = iget("note")
+            rnote = (None if v is None else v.strip() if type(v) is str
+                     else _text(item, "note", problems))
+            v = iget("role")
+            role = (None if v is None else v.strip() if type(v) is str
+                    else _text(item, "role", problems))
+            amount = None
+            amt = iget("amount")
             if isinstance(amt, LMap):
-                _unknown_fields(amt, ("value", "unit"), "'amount'", problems)
-                r.amount = Quantity(amt.get("value"), _text(amt, "unit", problems),
-                                    amt.vloc("value"), amt.vloc("unit") if "unit" in amt
-                                    else None)
+                _unknown_fields(amt, _AMOUNT_FIELDS, "'amount'", problems)
+                amount = Quantity(amt.get("value"), _text(amt, "unit", problems),
+                                  amt.vloc("value"), amt.vloc("unit") if "unit" in amt
+                                  else None)
             elif amt is not None:
                 problems.append(Problem(item.vloc("amount"), "'amount' must be a mapping with "
                                         "value and unit", "shape"))
-            counter[(rel, to)] = counter.get((rel, to), 0) + 1
-            r.index = counter[(rel, to)]
-            ent.relations.append(r)
+            pair = (rel, to)
+            index = counter[pair] = counter.get(pair, 0) + 1
+            relations.append(Relation(date, start, end, rsources, rnote, date_locs,
+                                      rsource_locs, rel, to, role, amount, loc,
+                                      val_locs.get("rel", iloc), val_locs.get("to", iloc),
+                                      index))
     elif rels is not None:
         problems.append(Problem(m.vloc("relations"), "'relations' must be a list of mappings "
                                 "(- rel: ..., to: ...)", "shape"))
-    return ent
+    return Entity(eid, etype, file, name_zh, name_en, aliases, description, wikidata, sources,
+                  note, facts, relations, {}, locs, source_locs)
 
 
-def _facts(attrs: LMap, prop: str, ent: Entity, problems: list[Problem]) -> None:
+def _facts(attrs: LMap, prop: str, facts: list[Fact], problems: list[Problem]) -> None:
     v = attrs[prop]
     items: list[tuple[Any, Loc]]
     if isinstance(v, LList):
@@ -466,26 +577,30 @@ def _facts(attrs: LMap, prop: str, ent: Entity, problems: list[Problem]) -> None
     else:
         items = [(v, attrs.vloc(prop))]
     for n, (item, loc) in enumerate(items, 1):
-        f = Fact(prop=prop, loc=attrs.kloc(prop) if not isinstance(v, LList) else loc,
-                 value_loc=loc, index=n)
+        floc = attrs.kloc(prop) if not isinstance(v, LList) else loc
         if isinstance(item, LMap):
-            _unknown_fields(item, FACT_FIELDS, f"attribute {prop!r}", problems)
-            if "value" not in item or item["value"] is None:
+            if not item.keys() <= _FACT_KEYS:
+                _unknown_fields(item, FACT_FIELDS, f"attribute {prop!r}", problems)
+            value = item.get("value")
+            if value is None:
                 problems.append(Problem(item.loc, f"attribute {prop!r} has no 'value'",
                                         "missing"))
                 continue
-            f.value = item["value"]
-            f.value_loc = item.vloc("value")
-            f.unit = _text(item, "unit", problems)
-            f.unit_loc = item.vloc("unit") if "unit" in item else None
-            _dated(item, f, problems)
+            val_locs = item.val_locs
+            u = item.get("unit")
+            unit = None if u is None else u.strip() if type(u) is str else _text(item, "unit",
+                                                                                 problems)
+            unit_loc = val_locs.get("unit", item.loc) if "unit" in item else None
+            date, start, end, sources, note, date_locs, source_locs = (
+                _dated_fields(item, problems))
+            facts.append(Fact(date, start, end, sources, note, date_locs, source_locs, prop,
+                              value, unit, floc, val_locs.get("value", item.loc), unit_loc, n))
         elif isinstance(item, LList) or item is None:
             problems.append(Problem(loc, f"attribute {prop!r} must be a value or a mapping "
                                     "with value, unit, date, source", "shape"))
             continue
         else:
-            f.value = item
-        ent.facts.append(f)
+            facts.append(Fact(prop=prop, value=item, loc=floc, value_loc=loc, index=n))
 
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import gc
 import json
 import os
+import pickle
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .compile import Compiled, compile_entities, to_graphml, to_jsonld, to_ntriples, to_turtle
 from .dates import latest
@@ -35,6 +36,9 @@ from .load import (
 )
 from .ontology import Ontology, load_ontology, resolve_ontology_dir
 from .validate import acyclic_links, validate, validate_changed, validate_links
+
+if TYPE_CHECKING:
+    from .render import MapData
 
 MARKER = ".ekg-build"
 OUTPUTS = ("ecosystem.ttl", "ecosystem.nt", "ecosystem.jsonld", "ecosystem.graphml",
@@ -306,15 +310,30 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[str], r
     from .index import INDEX_NAME, write_index
 
     tmp = lock.fresh_dir("tmp")
-    html_job: _HtmlJob | None = None
+    html_job: _HtmlJob | _MapFeed | None = None
     st: incremental.Streamed | None = None
     fork = len(paths) >= incremental.parallel_min()
     defer = html and fork  # the map starts as soon as the entities are in; index rows
     try:                   # and output files are finished beside it
+
+        feeds: list[_MapFeed] = []
+
+        def feed() -> _MapFeed:  # a full build: the map is made as the files are read
+            feeds.append(_MapFeed(onto, tmp / "ecosystem.html", (out_dir, tmp),
+                                  _map_key(onto, graph_dir)))
+            return feeds[-1]
+
         st = incremental.stream_build(graph_dir, onto, paths, out_dir, tmp, rels=rels,
                                       defer=defer, use_cache=use_cache,
                                       while_parsing=_import_map_tools if defer else None,
-                                      keep_entities=html)
+                                      keep_entities=html and not defer,
+                                      feed=feed if defer else None)
+        if st.feed is not None:  # every entity was handed to the map's process: it draws
+            if st.tallies is not None and not problems:  # the map once they all passed
+                html_job = feeds[-1]
+            else:  # something to say, or an entity not where its id says: the usual way
+                st.feed.cancel()
+            st.feed = None
         problems.extend(st.problems)
         if not paths and not problems:
             problems.append(Problem(SourceLocation(str(graph_dir)), "no entity files "
@@ -400,6 +419,8 @@ def _attempt(graph_dir: Path, out_dir: Path, onto: Ontology, paths: list[str], r
         if html_job is not None:
             html_job.cancel()
         if st is not None:
+            if st.feed is not None:
+                st.feed.cancel()
             incremental.abandon_stream(st, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -472,16 +493,19 @@ class _HtmlJob:
             self.proc = None
 
 
-def _write_html(compiled: Compiled, path: Path, layout: tuple[Path, Path], key: str) -> None:
+def _write_html(compiled: Compiled | MapData, path: Path, layout: tuple[Path, Path], key: str
+                ) -> None:
     """The whole-graph map, drawn whole (its layout reused while the nodes and links are the
-    same), with the records :func:`_splice_html` needs at the next build."""
+    same), with the records :func:`_splice_html` needs at the next build. ``compiled``: the
+    graph, or the map's data gathered from every entity."""
     from .incremental import CACHE_DIR
-    from .render import LayoutCache, render_map
+    from .render import LayoutCache, MapData, render_data, render_map
 
     old, new = layout[0] / CACHE_DIR, layout[1] / CACHE_DIR
     new.mkdir(exist_ok=True)
     cache = LayoutCache(old / LAYOUT_FILE, new / LAYOUT_FILE)
-    text, records = render_map(compiled, layout_cache=cache)
+    text, records = (render_data(compiled, layout_cache=cache) if isinstance(compiled, MapData)
+                     else render_map(compiled, layout_cache=cache))
     path.write_text(text, encoding="utf-8")
     if key:
         records.save(new / MAP_FILE, key, path)
@@ -519,17 +543,103 @@ LAYOUT_FILE = "layout.bin"
 MAP_FILE = "map.bin"  # where each entity's records lie in ecosystem.html
 
 
+class _MapFeed(_HtmlJob):
+    """The map's process for a full build, started before the files are read: it is handed
+    each entity as a worker pickled it, makes the entity's records while the other files are
+    read, and draws the map once the last is in (see :class:`~ecosystem_kg.render.MapData`).
+    The build throws it away if a check fails. Waited for and cancelled as an
+    :class:`_HtmlJob` is."""
+
+    BATCH = 64  # entities sent at a time
+
+    def __init__(self, onto: Ontology, path: Path, layout: tuple[Path, Path], key: str
+                 ) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child_conn = ctx.Pipe(duplex=False)  # its error, or None, at the end
+        entities, self.send = ctx.Pipe(duplex=False)
+        try:  # room for every entity of a large graph: this process never waits on it
+            import fcntl
+
+            fcntl.fcntl(self.send.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
+        except (ImportError, OSError):
+            pass
+        self.proc: Any = ctx.Process(target=_feed_child,
+                                     args=(entities, child_conn, onto, path, layout, key),
+                                     daemon=True)
+        self.proc.start()
+        child_conn.close()
+        entities.close()
+        self.batch: list[bytes] = []
+
+    def add(self, blob: bytes) -> None:
+        self.batch.append(blob)
+        if len(self.batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            self._send(pickle.dumps(self.batch, pickle.HIGHEST_PROTOCOL))
+            self.batch = []
+
+    def _send(self, msg: bytes) -> None:
+        if self.send.closed:  # the process is gone: wait() says so
+            return
+        try:
+            self.send.send_bytes(msg)
+        except OSError:
+            self.send.close()
+
+    def end(self) -> None:
+        self._flush()
+        self._send(b"")
+        if not self.send.closed:
+            self.send.close()
+
+    def cancel(self) -> None:
+        super().cancel()
+        if not self.send.closed:
+            self.send.close()
+
+
+def _feed_child(entities: Any, conn: Any, onto: Ontology, path: Path,
+                layout: tuple[Path, Path], key: str) -> None:
+    error: BaseException | None = None
+    try:
+        from .names import PINYIN_KEYS
+        from .render import MapData
+
+        _import_map_tools()  # while the first files are read
+        data = MapData(onto)
+        while msg := entities.recv_bytes():
+            for blob in pickle.loads(msg):
+                ent, problems, _, pinyin = pickle.loads(blob)
+                if ent is not None and not problems:  # (else the build stops)
+                    PINYIN_KEYS.update(pinyin)
+                    data.add(ent)
+        entities.close()
+        _write_html(data, path, layout, key)
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        error = exc
+    _send_error(conn, error)
+
+
+def _send_error(conn: Any, error: BaseException | None) -> None:
+    try:
+        conn.send(error)
+    except Exception:  # noqa: BLE001 - an error that does not pickle
+        conn.send(BuildError(f"writing ecosystem.html failed: {error!r}"))
+    conn.close()
+
+
 def _html_child(conn: Any, *args: Any) -> None:
     error: BaseException | None = None
     try:
         _write_html(*args)
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
         error = exc
-    try:
-        conn.send(error)
-    except Exception:  # noqa: BLE001 - an error that does not pickle
-        conn.send(BuildError(f"writing ecosystem.html failed: {error!r}"))
-    conn.close()
+    _send_error(conn, error)
 
 
 class _OutputLock:

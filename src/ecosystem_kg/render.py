@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from difflib import get_close_matches
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,19 @@ def _render(compiled: Compiled, keep: set[str] | None, as_of: str | None, title:
             layout_cache: LayoutCache | None) -> tuple[str, MapRecords]:
     if as_of is not None and (msg := check_date(as_of)):
         raise EkgError(f"as_of: {msg}")
+    return _finish(_payload(compiled, keep, as_of, title or DEFAULT_TITLE, layout_cache))
+
+
+def render_data(data: MapData, layout_cache: LayoutCache | None = None
+                ) -> tuple[str, MapRecords]:
+    """:func:`render_map` of the entities handed to ``data`` (every one of the graph's)."""
+    return _finish(data.payload(DEFAULT_TITLE, layout_cache))
+
+
+def _finish(data: dict[str, Any]) -> tuple[str, MapRecords]:
     from pyvis.network import Network
 
-    data = _payload(compiled, keep, as_of, title or DEFAULT_TITLE, layout_cache)
-    edge_src = data.pop("_edgeSrc")
+    edge_src, ids = data.pop("_edgeSrc"), data.pop("_ids")
     counts, source_max = data.pop("_counts"), data.pop("_sourceMax")
     n = len(data["nodes"])
     net = Network(directed=True, cdn_resources="in_line")
@@ -102,7 +112,7 @@ def _render(compiled: Compiled, keep: set[str] | None, as_of: str | None, title:
     data["vis"] = {"nodes": vis_nodes, "edges": vis_edges, "options": options}
     data["physics"] = physics
     data["lod"] = len(vis_edges) > LOD_EDGES
-    page, records = _page(data, edge_src)
+    page, records = _page(data, edge_src, ids)
     records.extra.update(counts=counts, sourceMax=source_max)
     return page, records
 
@@ -273,6 +283,11 @@ def _edge_item(r: Any, used_sources: set[str], used_units: set[str], dates: set[
                ) -> dict[str, Any]:
     """A drawn relation's record in the page (what its panel shows); what it uses is added
     to the sets."""
+    _edge_uses(r, used_sources, used_units, dates)
+    return _edge_record(r)
+
+
+def _edge_record(r: Any) -> dict[str, Any]:
     item = _dated(r)
     if r.role:
         item["ro"] = r.role
@@ -280,15 +295,23 @@ def _edge_item(r: Any, used_sources: set[str], used_units: set[str], dates: set[
         item["am"] = _value_text(r.amount.value)
         if r.amount.unit:
             item["au"] = r.amount.unit
-            used_units.add(r.amount.unit)
+    return item
+
+
+def _edge_uses(r: Any, used_sources: set[str], used_units: set[str], dates: set[str]) -> None:
+    if r.amount is not None and r.amount.unit:
+        used_units.add(r.amount.unit)
     used_sources.update(r.sources)
     dates.update(x for x in (r.date, r.start, r.end) if x)
-    return item
 
 
 def _vis_node(e: Entity, x: float, y: float, degree: int) -> dict[str, Any]:
     return {"id": e.id, "label": e.name_zh or e.name_en or e.id, "group": e.type,
-            "x": x, "y": y, "size": round(min(42.0, 9.0 + 3.2 * math.sqrt(degree)), 1)}
+            "x": x, "y": y, "size": _node_size(degree)}
+
+
+def _node_size(degree: int) -> float:
+    return round(min(42.0, 9.0 + 3.2 * math.sqrt(degree)), 1)
 
 
 def _node_item(e: Entity, degree: int, as_of: str | None, used_sources: set[str],
@@ -329,112 +352,194 @@ def _node_item(e: Entity, degree: int, as_of: str | None, used_sources: set[str]
 
 def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title: str,
              layout_cache: LayoutCache | None = None) -> dict[str, Any]:
-    from .pipeline import data_date
+    data = MapData(compiled.ontology, keep, as_of)
+    for e in compiled.entities:
+        data.add(e)
 
-    onto = compiled.ontology
-    ents = [e for e in compiled.entities if not e.is_source and (keep is None or e.id in keep)]
-    ents.sort(key=lambda e: e.id)
-    index = {e.id: i for i, e in enumerate(ents)}
-    sources = {e.id: e for e in compiled.entities if e.is_source}
-    # what each entity's records use (sources, units, attributes, dates), counted over the
-    # entities: a rebuild that replaces one entity's records knows whether the lists change
-    uses: list[tuple[set[str], set[str], set[str], set[str]]] = [
-        (set(), set(), set(), set()) for _ in ents]
+    def whole_date() -> str | None:
+        from .pipeline import data_date
 
-    # relations drawn: both ends kept, relation known, in force on as_of
-    raw_edges: list[tuple[str, str, str, int, Any]] = []
-    for e in ents:
-        for r in e.relations:
-            if (r.target in index and r.rel in onto.relations
-                    and in_force(as_of, r.date, r.start, r.end)):
-                raw_edges.append((e.id, r.rel, r.target, r.index, r))
-    raw_edges.sort(key=lambda t: t[:4])
-    degree = [0] * len(ents)
-    for s, _, t, _, _ in raw_edges:
-        degree[index[s]] += 1
-        degree[index[t]] += 1
+        return data_date(compiled)
 
-    rel_count: dict[str, int] = {}
-    edges: list[dict[str, Any]] = []
-    for s, rel, _, _, r in raw_edges:
-        rel_count[rel] = rel_count.get(rel, 0) + 1
-        u = uses[index[s]]
-        edges.append(_edge_item(r, u[0], u[1], u[3]))
+    return data.payload(title, layout_cache, whole_date)
 
-    type_count: dict[str, int] = {}
-    nodes: list[dict[str, Any]] = []
-    vis_nodes: list[dict[str, Any]] = []
-    links = [(index[s], index[t]) for s, _, t, _, _ in raw_edges]
-    positions = (layout_cache.layout(len(ents), links) if layout_cache is not None
-                 else _layout(len(ents), links))
-    for i, e in enumerate(ents):
-        type_count[e.type] = type_count.get(e.type, 0) + 1
-        x, y = positions[i]
-        vis_nodes.append(_vis_node(e, x, y, degree[i]))
-        u = uses[i]
-        nodes.append(_node_item(e, degree[i], as_of, u[0], u[1], u[2], u[3]))
-    counts: dict[str, Counter[str]] = {k: Counter() for k in ("s", "u", "a", "d", "all")}
-    for e, u in zip(ents, uses, strict=True):
-        for key, used in zip("suad", u, strict=True):
-            counts[key].update(used)
-        counts["all"].update(entity_dates(e))
-    used_sources, used_units, used_attrs = set(counts["s"]), set(counts["u"]), set(counts["a"])
-    source_max = latest_source_date(sources.values())
 
-    types = []
-    for name in sorted(type_count, key=lambda t: (-type_count[t], t)):
-        cls = onto.classes.get(name)
-        color, shape = onto.style_of(name)
-        types.append({"n": name, "zh": cls.label_zh if cls else name,
-                      "en": cls.label_en if cls else name, "c": color, "sh": shape,
-                      "cnt": type_count[name]})
-    rels = []
-    for name in sorted(rel_count, key=lambda r: (-rel_count[r], r)):
-        info = onto.relations[name]
-        rels.append({"n": name, "zh": info.label_zh or name, "en": info.label_en or name,
-                     "sym": info.symmetric, "cnt": rel_count[name]})
-    # the drawn edges as [from, to, relation]: positions in nodes and rels (the page makes
-    # vis-network's edge objects from them; written out, they were half the page)
-    rel_pos = {r["n"]: i for i, r in enumerate(rels)}
-    vis_edges = [[index[s], index[t], rel_pos[rel]] for s, rel, t, _, _ in raw_edges]
-    attrs = _labels(used_attrs, onto.attributes)
-    units = _labels(used_units, onto.units)
-    src_out: dict[str, dict[str, str]] = {}
-    for sid in sorted(used_sources):
-        src = sources.get(sid)
-        if src is None:
-            continue
-        extra = src.extra
-        item_s = {"t": str(extra.get("title", sid))}
-        for key, short in (("title_en", "te"), ("publisher", "p"), ("publisher_en", "pe"),
-                           ("date", "d")):
-            if extra.get(key):
-                item_s[short] = str(extra[key])
-        url = str(extra.get("url", ""))
-        if _HTTP.match(url):
-            item_s["u"] = url
-        src_out[sid] = item_s
+class Encoded(str):
+    """A record already written as :func:`script_json` text."""
 
-    return {
-        "title": title,
+
+class MapData:
+    """What the map shows, gathered entity by entity (a build hands each entity over as soon
+    as it is read, and the map is finished once they are all in): each entity's record and
+    its relations' records, written as JSON text already, and what they use (sources, units,
+    attributes, dates). The records that depend on the whole graph (degrees, positions,
+    which relations are drawn) are made by :meth:`payload`.
+
+    ``keep`` restricts the map to those entity ids (edges only between kept nodes); ``as_of``
+    drops relations and attribute values not in force on that date."""
+
+    def __init__(self, onto: Any, keep: set[str] | None = None, as_of: str | None = None
+                 ) -> None:
+        self.onto = onto
+        self.keep = keep
+        self.as_of = as_of
+        self.ents: list[Entity] = []
+        self.sources: dict[str, Entity] = {}
+        # per entity: its record's text before and after "deg", its vis-network record's
+        # text up to "size", what the record uses, its relations that are known and in force
+        # (by relation, target and index) and what they use, all together
+        self.texts: list[tuple[str, str, str]] = []
+        self.uses: list[tuple[set[str], set[str], set[str], set[str]]] = []
+        self.rels: list[list[tuple[str, str, int, Encoded, Any]]] = []
+        self.rel_uses: list[tuple[set[str], set[str], set[str]]] = []
+
+    def add(self, e: Entity) -> None:
+        if e.is_source:
+            self.sources[e.id] = e
+            return
+        if self.keep is not None and e.id not in self.keep:
+            return
+        u: tuple[set[str], set[str], set[str], set[str]] = (set(), set(), set(), set())
+        node = _node_item(e, 0, self.as_of, u[0], u[1], u[2], u[3])
+        # the keys sort around "deg": the text is cut there and the degree put in later
+        head = script_json({k: v for k, v in node.items() if k < "deg"})
+        tail = script_json({k: v for k, v in node.items() if k > "deg"})
+        vis = (f'{{"group":{script_json(e.type)},"id":{script_json(e.id)},'
+               f'"label":{script_json(e.name_zh or e.name_en or e.id)},"size":')
+        self.texts.append((head[:-1] + "," if len(head) > 2 else "{", "," + tail[1:], vis))
+        self.uses.append(u)
+        relations, as_of = self.onto.relations, self.as_of
+        rels = [(r.rel, r.target, r.index, Encoded(script_json(_edge_record(r))), r)
+                for r in e.relations
+                if r.rel in relations and (as_of is None or in_force(as_of, r.date, r.start,
+                                                                       r.end))]
+        rels.sort(key=lambda t: t[:3])
+        ru: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+        for item in rels:
+            _edge_uses(item[4], ru[0], ru[1], ru[2])
+        self.rels.append(rels)
+        self.rel_uses.append(ru)
+        self.ents.append(e)
+
+    def payload(self, title: str, layout_cache: LayoutCache | None = None,
+                whole_date: Callable[[], str | None] | None = None) -> dict[str, Any]:
+        """The page's data. ``whole_date``: the data date of the whole graph, for a map that
+        does not show every entity."""
+        onto = self.onto
+        order = sorted(range(len(self.ents)), key=lambda i: self.ents[i].id)
+        ents = [self.ents[i] for i in order]
+        index = {e.id: i for i, e in enumerate(ents)}
+        uses = [self.uses[i] for i in order]
+        sources = self.sources
+
+        # relations drawn: both ends kept, in id, relation, target order
+        edge_src: list[int] = []
+        links: list[tuple[int, int]] = []
+        edges: list[Encoded] = []
+        drawn: list[str] = []
+        degree = [0] * len(ents)
+        for s, i in enumerate(order):
+            u = uses[s]
+            cands = self.rels[i]
+            for rel, target, _, text, _r in cands:
+                t = index.get(target)
+                if t is None:
+                    continue
+                edge_src.append(s)
+                links.append((s, t))
+                edges.append(text)
+                drawn.append(rel)
+                degree[s] += 1
+                degree[t] += 1
+            if not cands:
+                continue
+            if all(item[1] in index for item in cands):  # each drawn: what they all use
+                ru = self.rel_uses[i]
+                u[0].update(ru[0])
+                u[1].update(ru[1])
+                u[3].update(ru[2])
+            else:
+                for item in cands:
+                    if item[1] in index:
+                        _edge_uses(item[4], u[0], u[1], u[3])
+        rel_count = Counter(drawn)
+
+        type_count = Counter(e.type for e in ents)
+        nodes: list[Encoded] = []
+        vis_nodes: list[Encoded] = []
+        positions = (layout_cache.layout(len(ents), links) if layout_cache is not None
+                     else _layout(len(ents), links))
+        texts = self.texts
+        for s, i in enumerate(order):
+            head, tail, vis = texts[i]
+            deg = degree[s]
+            x, y = positions[s]
+            vis_nodes.append(Encoded(f'{vis}{_node_size(deg)!r},"x":{x!r},"y":{y!r}}}'))
+            nodes.append(Encoded(f'{head}"deg":{deg}{tail}'))
+        counts: dict[str, Counter[str]] = {
+            key: Counter(chain.from_iterable(u[k] for u in uses))
+            for k, key in enumerate("suad")}
+        counts["all"] = Counter(chain.from_iterable(entity_dates(e) for e in ents))
+        used_sources, used_units, used_attrs = set(counts["s"]), set(counts["u"]), set(counts["a"])
+        source_max = latest_source_date(sources.values())
+
+        types = []
+        for name in sorted(type_count, key=lambda t: (-type_count[t], t)):
+            cls = onto.classes.get(name)
+            color, shape = onto.style_of(name)
+            types.append({"n": name, "zh": cls.label_zh if cls else name,
+                          "en": cls.label_en if cls else name, "c": color, "sh": shape,
+                          "cnt": type_count[name]})
+        rels = []
+        for name in sorted(rel_count, key=lambda r: (-rel_count[r], r)):
+            info = onto.relations[name]
+            rels.append({"n": name, "zh": info.label_zh or name, "en": info.label_en or name,
+                         "sym": info.symmetric, "cnt": rel_count[name]})
+        # the drawn edges as [from, to, relation]: positions in nodes and rels (the page makes
+        # vis-network's edge objects from them; written out, they were half the page)
+        rel_pos = {r["n"]: i for i, r in enumerate(rels)}
+        vis_edges = [[s, t, rel_pos[rel]] for (s, t), rel in zip(links, drawn, strict=True)]
+        attrs = _labels(used_attrs, onto.attributes)
+        units = _labels(used_units, onto.units)
+        src_out: dict[str, dict[str, str]] = {}
+        for sid in sorted(used_sources):
+            src = sources.get(sid)
+            if src is None:
+                continue
+            extra = src.extra
+            item_s = {"t": str(extra.get("title", sid))}
+            for key, short in (("title_en", "te"), ("publisher", "p"), ("publisher_en", "pe"),
+                               ("date", "d")):
+                if extra.get(key):
+                    item_s[short] = str(extra[key])
+            url = str(extra.get("url", ""))
+            if _HTTP.match(url):
+                item_s["u"] = url
+            src_out[sid] = item_s
+
         # every entity's dates are counted above when the map shows them all
-        "dataDate": latest(counts["all"], source_max) if keep is None else data_date(compiled),
-        "asOf": as_of,
-        "font": FONT_STACK,
-        "nodes": nodes,
-        "edges": edges,
-        "visNodes": vis_nodes,
-        "visEdges": vis_edges,
-        "types": types,
-        "rels": rels,
-        "attrs": attrs,
-        "units": units,
-        "sources": src_out,
-        "dates": _date_list(counts["d"]),
-        "_edgeSrc": [index[s] for s, _, _, _, _ in raw_edges],  # not in the page
-        "_counts": {k: dict(sorted(c.items())) for k, c in counts.items()},  # nor these
-        "_sourceMax": source_max,
-    }
+        date = (latest(counts["all"], source_max) if self.keep is None or whole_date is None
+                else whole_date())
+        return {
+            "title": title,
+            "dataDate": date,
+            "asOf": self.as_of,
+            "font": FONT_STACK,
+            "nodes": nodes,
+            "edges": edges,
+            "visNodes": vis_nodes,
+            "visEdges": vis_edges,
+            "types": types,
+            "rels": rels,
+            "attrs": attrs,
+            "units": units,
+            "sources": src_out,
+            "dates": _date_list(counts["d"]),
+            "_ids": [e.id for e in ents],  # not in the page
+            "_edgeSrc": edge_src,  # nor these
+            "_counts": {k: dict(sorted(c.items())) for k, c in counts.items()},
+            "_sourceMax": source_max,
+        }
 
 
 def _labels(used: Iterable[str], terms: dict[str, Any]) -> dict[str, list[str]]:
@@ -808,7 +913,10 @@ def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
         cx[c] = r * math.cos(j * golden)
         cy[c] = r * math.sin(j * golden)
     if 1 < nc <= 600:
-        springs = sorted(weight.items())
+        # (the loops below keep their sums in locals: the same additions in the same order
+        # as indexing the lists each time, in half the time)
+        springs = [(a, b, math.log1p(w), radius[a] + radius[b])
+                   for (a, b), w in sorted(weight.items())]
         iters = 60 if nc <= 150 else 25
         for it in range(iters):
             temp = total_r * 0.1 * (1.0 - it / iters) + k * 0.2
@@ -816,21 +924,22 @@ def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
             fy = [0.0] * nc
             for a in range(nc):
                 xa, ya, ra = cx[a], cy[a], radius[a]
-                for b in range(a + 1, nc):
-                    dx = xa - cx[b]
-                    dy = ya - cy[b]
-                    d2 = dx * dx + dy * dy + 1.0
-                    rr = ra + radius[b]
-                    f = rr * rr / d2
-                    fx[a] += dx * f
-                    fy[a] += dy * f
+                sx, sy = fx[a], fy[a]
+                for b, xb, yb, rb in zip(range(a + 1, nc), cx[a + 1:], cy[a + 1:],
+                                         radius[a + 1:], strict=True):
+                    dx = xa - xb
+                    dy = ya - yb
+                    rr = ra + rb
+                    f = rr * rr / (dx * dx + dy * dy + 1.0)
+                    sx += dx * f
+                    sy += dy * f
                     fx[b] -= dx * f
                     fy[b] -= dy * f
-            for (a, b), w in springs:
+                fx[a], fy[a] = sx, sy
+            for a, b, lw, rs in springs:
                 dx = cx[a] - cx[b]
                 dy = cy[a] - cy[b]
-                d = math.sqrt(dx * dx + dy * dy) + 0.01
-                f = math.log1p(w) * d / (radius[a] + radius[b]) * 0.5
+                f = lw * (math.sqrt(dx * dx + dy * dy) + 0.01) / rs * 0.5
                 fx[a] -= dx * f
                 fy[a] -= dy * f
                 fx[b] += dx * f
@@ -844,14 +953,16 @@ def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
                     dy *= temp / d
                 cx[c] += dx
                 cy[c] += dy
+        gap0 = k * 0.3
         for _ in range(20):  # push overlapping clusters apart
             moved = False
             for a in range(nc):
+                ra = radius[a]
                 for b in range(a + 1, nc):
                     dx = cx[a] - cx[b]
                     dy = cy[a] - cy[b]
                     d = math.sqrt(dx * dx + dy * dy) + 1e-6
-                    gap = radius[a] + radius[b] + k * 0.3 - d
+                    gap = ra + radius[b] + gap0 - d
                     if gap > 0:
                         moved = True
                         ux, uy = dx / d, dy / d
@@ -931,7 +1042,7 @@ def _escape_text(text: str) -> str:
             .replace('"', "&quot;"))
 
 
-def _page(data: dict[str, Any], edge_src: list[int]) -> tuple[str, MapRecords]:
+def _page(data: dict[str, Any], edge_src: list[int], ids: list[str]) -> tuple[str, MapRecords]:
     vis_js, vis_css = _vis_assets()
     vis_js = _inline(re.sub(r"\n//# sourceMappingURL=\S*\s*$", "\n", vis_js), "script")
     app_js = _inline(APP_JS, "script")
@@ -950,7 +1061,7 @@ def _page(data: dict[str, Any], edge_src: list[int]) -> tuple[str, MapRecords]:
         f"<title>{title}</title>\n<style>\n", css, "\n</style>\n</head>\n<body>\n",
         BODY_HTML.replace("__TITLE__", title),
         "<script type=\"application/json\" id=\"ekg-data\">"]))
-    records = _data_json(data, edge_src, out)
+    records = _data_json(data, edge_src, out, ids)
     out.add("".join(["</script>\n",
                      "<script>", vis_js, "</script>\n",
                      "<script>", app_js, "</script>\n",
@@ -970,11 +1081,13 @@ class _Text:
         self.pos += len(text)
 
 
-def _data_json(data: dict[str, Any], edge_src: list[int], out: _Text) -> MapRecords:
+def _data_json(data: dict[str, Any], edge_src: list[int], out: _Text,
+               ids: list[str] | None = None) -> MapRecords:
     """``script_json(data)``, written to ``out`` record by record: the same text (tested),
     with the place of each node's three records (its entry in ``nodes``, its entry in
     ``vis.nodes``, its run of outgoing entries in ``edges``). ``edge_src``: the node each
-    edge goes from (ascending)."""
+    edge goes from (ascending). Records in ``nodes`` and ``edges`` may be :class:`Encoded`
+    already; ``ids``: the nodes' ids (else read from the records)."""
     from array import array
 
     nodes, edges, vis = data["nodes"], data["edges"], data["vis"]
@@ -993,7 +1106,7 @@ def _data_json(data: dict[str, Any], edge_src: list[int], out: _Text) -> MapReco
                 if i:
                     out.add(",")
                 spans[6 * i] = out.pos
-                out.add(script_json(node))
+                out.add(node if isinstance(node, Encoded) else script_json(node))
                 spans[6 * i + 1] = out.pos
             out.add("]")
         elif key == "edges":
@@ -1007,7 +1120,8 @@ def _data_json(data: dict[str, Any], edge_src: list[int], out: _Text) -> MapReco
                     if start:
                         out.add(",")
                     spans[6 * i + 4] = out.pos
-                    out.add(script_json(edges[start:k])[1:-1])
+                    out.add(",".join([x if isinstance(x, Encoded) else script_json(x)
+                                      for x in edges[start:k]]))
                 else:
                     spans[6 * i + 4] = out.pos
                 spans[6 * i + 5] = out.pos
@@ -1022,13 +1136,14 @@ def _data_json(data: dict[str, Any], edge_src: list[int], out: _Text) -> MapReco
                 if i:
                     out.add(",")
                 spans[6 * i + 2] = out.pos
-                out.add(script_json(node))
+                out.add(node if isinstance(node, Encoded) else script_json(node))
                 spans[6 * i + 3] = out.pos
             out.add('],"options":' + script_json(vis["options"]) + "}")
         else:
             out.add(script_json(data[key]))
     out.add("}")
-    return MapRecords([node["id"] for node in nodes], spans, {"top": top})
+    return MapRecords([node["id"] for node in nodes] if ids is None else ids, spans,
+                      {"top": top})
 
 
 TOP_SPANS = ("attrs", "units", "dates", "dataDate")  # lists a rebuild may write again

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Collection, Iterable
 from difflib import get_close_matches
-from pathlib import PurePath
+from pathlib import PurePath, PurePosixPath
 from typing import Any, NamedTuple
 
 from .dates import check_date, date_key
@@ -27,8 +27,11 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
+_HTTP_URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
 def is_http_url(value: str) -> bool:
-    return bool(re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE))
+    return bool(_HTTP_URL_RE.match(value))
 
 
 def validate(entities: list[Entity], onto: Ontology, rel_paths: dict[str, str] | None = None
@@ -174,33 +177,68 @@ def universe_of(pairs: list[str]) -> str:
     return digest.hexdigest()
 
 
+# Paths split at "/" alone, as the checks below do in the usual case (PurePath otherwise)
+_POSIX_PATHS = type(PurePath()) is PurePosixPath
+
+
+def _stem(path: str) -> str:
+    """``PurePath(path).stem``."""
+    if _POSIX_PATHS:
+        name = path.rpartition("/")[2]
+        i = name.rfind(".")
+        if 0 < i < len(name) - 1:  # a name with a suffix ("x.yaml"): the same on every Python
+            return name[:i]
+    return PurePath(path).stem
+
+
+def _in_folder(rel: str, folder: str) -> bool:
+    """Whether ``PurePath(rel).parts`` is ``(folder, name)``."""
+    if (_POSIX_PATHS and rel.startswith(folder) and rel[len(folder):len(folder) + 1] == "/"
+            and "/" not in folder and folder != "."):
+        name = rel[len(folder) + 1:]
+        if name and "/" not in name and name != ".":
+            return True
+    parts = PurePath(rel).parts
+    return len(parts) == 2 and parts[0] == folder
+
+
+def _in_any(ancestors: list[str], targets: list[str]) -> bool:
+    """``onto.is_any(cls, targets)`` of a known class with these ``ancestors``."""
+    for t in targets:
+        if t == THING or t in ancestors:
+            return True
+    return False
+
+
 def _check_entity(ent: Entity, onto: Ontology, rel_paths: dict[str, str] | None, add: Any
                   ) -> None:
     """The checks that need nothing but the entity (and the ontology)."""
-    stem = PurePath(ent.path).stem
+    stem = _stem(ent.path)
     if not ID_RE.match(ent.id):
         add(Problem(ent.loc("id"), f"invalid id {ent.id!r}; use lowercase letters, digits and "
                     "hyphens, starting with a letter (e.g. 'biren-technology')", "bad-id"))
     if ent.id != stem:
         add(Problem(ent.loc("id"), f"id {ent.id!r} does not match the file name {stem!r}; "
                     f"rename the file to {ent.id}.yaml or change the id", "id-file"))
-    if ent.type not in onto.classes or ent.type in NOT_INSTANTIABLE:
+    etype = ent.type
+    cls = onto.classes.get(etype)
+    ancestors: list[str] = []
+    if cls is None or etype in NOT_INSTANTIABLE:
         add(Problem(ent.loc("type"), f"unknown type {ent.type!r}"
                     + _suggest(ent.type, [c for c in onto.classes if c not in NOT_INSTANTIABLE]),
                     "unknown-type"))
         known_type = False
     else:
         known_type = True
-        folder = onto.folder_of(ent.type)
+        ancestors = cls.ancestors
+        folder = onto.folder_of(etype)
         rel = rel_paths.get(ent.path) if rel_paths else None
-        if folder and rel is not None:
-            parts = PurePath(rel).parts
-            if len(parts) != 2 or parts[0] != folder:
-                add(Problem(ent.loc("type"), f"an entity of type {ent.type!r} belongs in "
-                            f"{folder}/ (found in {PurePath(rel).parent.as_posix() or '.'}/); "
-                            "move the file", "folder"))
+        if folder and rel is not None and not _in_folder(rel, folder):
+            add(Problem(ent.loc("type"), f"an entity of type {ent.type!r} belongs in "
+                        f"{folder}/ (found in {PurePath(rel).parent.as_posix() or '.'}/); "
+                        "move the file", "folder"))
 
-    if ent.is_source:
+    if etype == SOURCE_TYPE:
         d = ent.extra.get("date")
         if d is not None and (msg := check_date(d)):
             add(Problem(ent.loc("date"), msg, "bad-date"))
@@ -213,40 +251,45 @@ def _check_entity(ent: Entity, onto: Ontology, rel_paths: dict[str, str] | None,
         add(Problem(ent.loc("wikidata"), f"invalid Wikidata id {ent.wikidata!r}; write it as "
                     "Q followed by digits (Q8686)", "bad-wikidata"))
 
+    attributes = onto.attributes
     for f in ent.facts:
-        info = onto.attributes.get(f.prop)
+        info = attributes.get(f.prop)
         if info is None:
             add(Problem(f.loc, f"unknown attribute {f.prop!r}" + _suggest(f.prop, onto.attributes),
                         "unknown-attribute"))
             continue
-        if known_type and not onto.is_any(ent.type, info.domain):
+        if known_type and not _in_any(ancestors, info.domain):
             add(Problem(f.loc, f"attribute {f.prop!r} does not apply to a {ent.type}; it is "
                         f"for {_or(info.domain)}", "domain"))
-        _check_dated(f, add)
-        if info.kind == QUANTITY:
+        if f.date is not None or f.start is not None or f.end is not None:
+            _check_dated(f, add)
+        kind = info.kind
+        if kind == QUANTITY:
             _check_quantity(f.value, f.unit, f.value_loc, f.unit_loc or f.loc, f.prop,
                             info.units, add)
         elif f.unit is not None:
             add(Problem(f.unit_loc or f.loc, f"attribute {f.prop!r} takes no unit", "unit"))
-        if info.kind == DATE:
+        if kind == DATE:
             if (msg := check_date(str(f.value))):
                 add(Problem(f.value_loc, msg, "bad-date"))
-        elif info.kind == URL:
+        elif kind == URL:
             if not isinstance(f.value, str) or not is_http_url(f.value):
                 add(Problem(f.value_loc, f"attribute {f.prop!r} must be an http(s) URL; got "
                             f"{f.value!r}", "bad-url"))
-        elif info.kind != QUANTITY and isinstance(f.value, bool):
+        elif kind != QUANTITY and isinstance(f.value, bool):
             add(Problem(f.value_loc, f"attribute {f.prop!r} must be text", "shape"))
 
+    relations = onto.relations
     for r in ent.relations:
-        info_r = onto.relations.get(r.rel)
+        info_r = relations.get(r.rel)
         if info_r is None:
             add(Problem(r.rel_loc, f"unknown relation {r.rel!r}" + _suggest(r.rel, onto.relations),
                         "unknown-relation"))
-        if info_r is not None and known_type and not onto.is_any(ent.type, info_r.domain):
+        elif known_type and not _in_any(ancestors, info_r.domain):
             add(Problem(r.rel_loc, f"relation {r.rel!r} cannot start from a {ent.type}; "
                         f"its subject must be {_or(info_r.domain)}", "domain"))
-        _check_dated(r, add)
+        if r.date is not None or r.start is not None or r.end is not None:
+            _check_dated(r, add)
         if r.amount is not None:
             units = onto.qualifiers["amount"].units if "amount" in onto.qualifiers else []
             _check_quantity(r.amount.value, r.amount.unit, r.amount.loc,
@@ -300,17 +343,22 @@ def _check_sources(ids: list[str], locs: list[Loc], sources: set[str], add: Any
 
 
 def _check_dated(d: Dated, add: Any) -> None:
-    for key in ("date", "start", "end"):
-        val = getattr(d, key)
-        if val is not None and (msg := check_date(val)):
-            add(Problem(d.date_locs[key], msg, "bad-date"))
-            setattr(d, key, None)
-    if d.date is not None and (d.start is not None or d.end is not None):
+    date, start, end = d.date, d.start, d.end
+    if date is not None and (msg := check_date(date)):
+        add(Problem(d.date_locs["date"], msg, "bad-date"))
+        d.date = date = None
+    if start is not None and (msg := check_date(start)):
+        add(Problem(d.date_locs["start"], msg, "bad-date"))
+        d.start = start = None
+    if end is not None and (msg := check_date(end)):
+        add(Problem(d.date_locs["end"], msg, "bad-date"))
+        d.end = end = None
+    if date is not None and (start is not None or end is not None):
         add(Problem(d.date_locs["date"], "give either 'date' or 'start'/'end', not both",
                     "bad-date"))
-    if d.start is not None and d.end is not None:
-        if date_key(d.end, end=True) < date_key(d.start):
-            add(Problem(d.date_locs["end"], f"end {d.end} is before start {d.start}",
+    if start is not None and end is not None:
+        if date_key(end, end=True) < date_key(start):
+            add(Problem(d.date_locs["end"], f"end {end} is before start {start}",
                         "bad-date"))
 
 
