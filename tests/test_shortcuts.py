@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
 from pathlib import PurePath
 from typing import Any
@@ -100,38 +99,6 @@ def test_check_date_remembers_valid_dates_only() -> None:
         assert (value in dates._VALID) == (first is None)
     with pytest.raises(TypeError):
         dates.check_date(2024)  # type: ignore[arg-type]
-
-
-def test_fast_seg_is_pypinyins_seg() -> None:
-    from pypinyin.constants import PHRASES_DICT  # type: ignore[attr-defined]
-    from pypinyin.seg.simpleseg import seg as pypinyin_seg
-
-    fast = names._pinyin_tools()[0]
-    rng = random.Random(7)
-    phrases = sorted(PHRASES_DICT)[::50]
-    chars = sorted({c for p in phrases for c in p})
-    other = ["a", "B", " ", "-", "·", "，", "（", "\n", "1", "〇", "\U00020000", "ｗ", "x"]
-    texts = ["", "银行", "行业", "重庆长江存储", "AI芯片2024", "沐曦 MetaX", "中芯国际（SMIC）"]
-    for _ in range(3000):
-        parts = []
-        for _ in range(rng.randint(1, 5)):
-            r = rng.random()
-            if r < 0.4:
-                parts.append(rng.choice(phrases))
-            elif r < 0.75:
-                parts.append("".join(rng.choices(chars, k=rng.randint(1, 4))))
-            else:
-                parts.append("".join(rng.choices(other, k=rng.randint(1, 3))))
-        texts.append("".join(parts))
-    for text in texts:
-        assert fast(text) == pypinyin_seg(text), text
-
-
-def test_fast_seg_only_for_the_pypinyin_it_follows(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pypinyin.core import Pinyin
-
-    monkeypatch.setattr(names, "_SEG_VERSIONS", set())
-    assert names._fast_seg(Pinyin()) is None
 
 
 @pytest.mark.parametrize("text", ["AbC-d_e", "Ｍｅｔａ Ｘ", "ÉCOLE", "Straße", "沐曦·MetaX", "",

@@ -514,35 +514,8 @@ def _entity_from_map(m: LMap, file: str, stem: str, problems: list[Problem]) -> 
                 continue
             val_locs = item.val_locs
             iloc = item.loc
-            # _dated_fields(item, problems), written out: a file has more relations than
-            # anything else
-            date = start = end = None
-            date_locs: dict[str, Loc] = {}
-            v = iget("date")
-            if v is not None:
-                date = v.strip() if type(v) is str else str(v).strip()
-                date_locs["date"] = val_locs.get("date", iloc)
-            v = iget("start")
-            if v is not None:
-                start = v.strip() if type(v) is str else str(v).strip()
-                date_locs["start"] = val_locs.get("start", iloc)
-            v = iget("end")
-            if v is not None:
-                end = v.strip() if type(v) is str else str(v).strip()
-                date_locs["end"] = val_locs.get("end", iloc)
-            v = iget("source")
-            if v is None:
-                rsources, rsource_locs = [], []
-            elif type(v) is LList and len(v.item_locs) == len(v):
-                try:  # the usual list of text (see _str_list)
-                    rsources, rsource_locs = [x.strip() for x in v], v.item_locs[:]
-                except AttributeError:
-                    rsources, rsource_locs = _str_list(item, "source", problems)
-            else:
-                rsources, rsource_locs = _str_list(item, "source", problems)
-            v = iget("note")
-            rnote = (None if v is None else v.strip() if type(v) is str
-                     else _text(item, "note", problems))
+            date, start, end, rsources, rnote, date_locs, rsource_locs = (
+                _dated_fields(item, problems))
             v = iget("role")
             role = (None if v is None else v.strip() if type(v) is str
                     else _text(item, "role", problems))

@@ -202,14 +202,6 @@ def _in_folder(rel: str, folder: str) -> bool:
     return len(parts) == 2 and parts[0] == folder
 
 
-def _in_any(ancestors: list[str], targets: list[str]) -> bool:
-    """``onto.is_any(cls, targets)`` of a known class with these ``ancestors``."""
-    for t in targets:
-        if t == THING or t in ancestors:
-            return True
-    return False
-
-
 def _check_entity(ent: Entity, onto: Ontology, rel_paths: dict[str, str] | None, add: Any
                   ) -> None:
     """The checks that need nothing but the entity (and the ontology)."""
@@ -221,16 +213,13 @@ def _check_entity(ent: Entity, onto: Ontology, rel_paths: dict[str, str] | None,
         add(Problem(ent.loc("id"), f"id {ent.id!r} does not match the file name {stem!r}; "
                     f"rename the file to {ent.id}.yaml or change the id", "id-file"))
     etype = ent.type
-    cls = onto.classes.get(etype)
-    ancestors: list[str] = []
-    if cls is None or etype in NOT_INSTANTIABLE:
+    if etype not in onto.classes or etype in NOT_INSTANTIABLE:
         add(Problem(ent.loc("type"), f"unknown type {ent.type!r}"
                     + _suggest(ent.type, [c for c in onto.classes if c not in NOT_INSTANTIABLE]),
                     "unknown-type"))
         known_type = False
     else:
         known_type = True
-        ancestors = cls.ancestors
         folder = onto.folder_of(etype)
         rel = rel_paths.get(ent.path) if rel_paths else None
         if folder and rel is not None and not _in_folder(rel, folder):
@@ -258,7 +247,7 @@ def _check_entity(ent: Entity, onto: Ontology, rel_paths: dict[str, str] | None,
             add(Problem(f.loc, f"unknown attribute {f.prop!r}" + _suggest(f.prop, onto.attributes),
                         "unknown-attribute"))
             continue
-        if known_type and not _in_any(ancestors, info.domain):
+        if known_type and not onto.is_any(etype, info.domain):
             add(Problem(f.loc, f"attribute {f.prop!r} does not apply to a {ent.type}; it is "
                         f"for {_or(info.domain)}", "domain"))
         if f.date is not None or f.start is not None or f.end is not None:
@@ -285,7 +274,7 @@ def _check_entity(ent: Entity, onto: Ontology, rel_paths: dict[str, str] | None,
         if info_r is None:
             add(Problem(r.rel_loc, f"unknown relation {r.rel!r}" + _suggest(r.rel, onto.relations),
                         "unknown-relation"))
-        elif known_type and not _in_any(ancestors, info_r.domain):
+        elif known_type and not onto.is_any(etype, info_r.domain):
             add(Problem(r.rel_loc, f"relation {r.rel!r} cannot start from a {ent.type}; "
                         f"its subject must be {_or(info_r.domain)}", "domain"))
         if r.date is not None or r.start is not None or r.end is not None:
