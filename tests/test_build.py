@@ -158,6 +158,54 @@ def test_ontology_is_bundled_and_works_from_another_directory(tmp_path: Path) ->
     assert r.stdout.startswith("OK: 12 files, 10 entities")
 
 
+def test_the_ontology_is_read_as_rdflib_reads_it() -> None:
+    """The ontology's Turtle is read by pyoxigraph: the same triples as rdflib's parser."""
+    import rdflib
+
+    from ecosystem_kg.ontology import _Literal, _read_turtle, bundled_ontology_dir
+
+    path = bundled_ontology_dir() / "ekg.ttl"
+    g = rdflib.Graph().parse(path, format="turtle")
+
+    def plain(t: object) -> object:
+        if isinstance(t, rdflib.Literal):
+            return (str(t), t.language)
+        return str(t)
+
+    want = {(str(s), str(p), plain(o)) for s, p, o in g
+            if not isinstance(s, rdflib.BNode) and not isinstance(o, rdflib.BNode)}
+    ours = _read_turtle([path])
+    got = {(s, p, (o.value, o.language) if isinstance(o, _Literal) else o)
+           for s, preds in ours.sp.items() if not s.startswith("_:")
+           for p, objs in preds.items() for o in objs
+           if isinstance(o, _Literal) or not o.startswith("_:")}
+    assert len(want) > 500 and got == want
+    # the blank nodes too: the union classes' members, in order
+    agent = "https://w3id.org/ecosystem-kg/ontology#Agent"
+    union = rdflib.collection.Collection(
+        g, g.value(rdflib.URIRef(agent), rdflib.OWL.unionOf))
+    assert ours.items(ours.value(agent, str(rdflib.OWL.unionOf))) == [str(m) for m in union]
+
+
+def test_an_ontology_that_does_not_parse_is_named_with_its_line(tmp_path: Path) -> None:
+    g = tmp_path / "graph"
+    shutil.copytree(MINI, g)
+    onto = tmp_path / "ontology"
+    onto.mkdir()
+    from ecosystem_kg.ontology import bundled_ontology_dir
+
+    text = (bundled_ontology_dir() / "ekg.ttl").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    line = next(i for i, t in enumerate(lines) if t.startswith("ekg:")) + 1
+    lines[line - 1] = lines[line - 1].replace("ekg:", "ekg:: ", 1)
+    (onto / "ekg.ttl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = run_ekg("build", "--graph", str(g), "--out", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert f"ekg.ttl:{line}:" in r.stderr and "could not be parsed" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_no_whole_graph_map_past_the_limit(mini: Path, tmp_path: Path) -> None:
     """Past EKG_MAP_LIMIT entity files the build writes everything but the page, and says so."""
     files = len(list(mini.rglob("*.yaml")))

@@ -514,7 +514,7 @@ def test_a_rebuild_reads_the_ontology_from_the_previous_build(graph: Path,
     assert len(cached) == 1
     code = ("import sys; from pathlib import Path; from ecosystem_kg.pipeline import build; "
             f"build(Path({str(graph)!r}), Path({str(out)!r}), html=False); "
-            "print('rdflib' in sys.modules)")
+            "print('pyoxigraph' in sys.modules)")
 
     def rebuild() -> str:
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -791,7 +791,7 @@ def test_a_full_build_on_two_cores_makes_the_map_while_the_files_are_read(
     def dies(*args: Any, **kwargs: Any) -> None:
         os._exit(1)
 
-    monkeypatch.setattr(render.MapData, "add", dies)  # the map's process dies at once
+    monkeypatch.setattr(render.MapData, "add_part", dies)  # the map's process dies at once
     with pytest.raises(BuildError, match="died"):
         build(graph, out)
     assert len(made) == 4

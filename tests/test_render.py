@@ -459,11 +459,14 @@ def test_records_made_entity_by_entity_are_the_records_of_the_whole_page(graph: 
     # the map's records are written as text when each entity comes in (a build hands them
     # over while the other files are read), the degree, size and position put in at the end:
     # the same text as writing each finished record, and the same page in any entity order
+    from ecosystem_kg.index import entity_rows
     from ecosystem_kg.render import (
         MapData,
-        _edge_item,
+        _edge_record,
+        _edge_text,
         _node_item,
         _vis_node,
+        map_part,
         render_data,
         render_map,
         script_json,
@@ -490,5 +493,34 @@ def test_records_made_entity_by_entity_are_the_records_of_the_whole_page(graph: 
         rels = sorted((r for r in e.relations
                        if r.target in ents and not ents[r.target].is_source),
                       key=lambda r: (r.rel, r.target, r.index))
-        records = [_edge_item(r, set(), set(), set()) for r in rels]
+        records = [_edge_record(r) for r in rels]
         assert script_json(drawn[i]) == script_json(records)
+        assert [_edge_text(r) for r in rels] == [script_json(x) for x in records]
+    # a build makes each part where the file is read, the search keys from the index's rows
+    for e in c.entities:
+        rows = entity_rows(e, c.ontology)
+        assert map_part(e, c.ontology.relations, None, rows[1]) == map_part(
+            e, c.ontology.relations)
+
+
+def test_a_relation_record_written_directly_is_the_encoder_s_text() -> None:
+    # one record per relation is written without the JSON encoder: the same text, escapes
+    # for the page included, and the encoder's own text for a field that is not text
+    from ecosystem_kg.load import Quantity, Relation
+    from ecosystem_kg.render import _edge_record, _edge_text, script_json
+
+    hostile = 'a</script><b>&"\u2028\u2029\\\x01é沐曦'
+    cases = [
+        Relation(rel="invests_in", target="x"),
+        Relation(rel="invests_in", target="x", date="2025-01", start="2024", end="2026-02-03",
+                 sources=["news-a", hostile], note=hostile, role=hostile,
+                 amount=Quantity(1.5e9, "CNY", ("", 1, 1))),
+        Relation(rel="invests_in", target="x", amount=Quantity(12, None, ("", 1, 1)),
+                 sources=["s"]),
+        Relation(rel="invests_in", target="x", amount=Quantity(True, "", ("", 1, 1))),
+        Relation(rel="invests_in", target="x", note=7, role=["a"]),  # type: ignore[arg-type]
+    ]
+    for r in cases:
+        assert _edge_text(r) == script_json(_edge_record(r))
+    assert "<" not in _edge_text(cases[1]) and "\u2028" not in _edge_text(cases[1])
+    assert json.loads(_edge_text(cases[1]))["n"] == hostile

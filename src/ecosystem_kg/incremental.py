@@ -102,13 +102,16 @@ def process_file(path: str | Path, shown: str, onto: Ontology, rel: str) -> Resu
     return _process(path, shown, onto, rel)[0]
 
 
-def _process(path: str | Path, shown: str, onto: Ontology, rel: str, digest: bool = False
-             ) -> tuple[Result, bytes]:
-    """:func:`process_file`, and with ``digest`` its :data:`Digest`, pickled."""
+def _process(path: str | Path, shown: str, onto: Ontology, rel: str, digest: bool = False,
+             mapped: bool = False) -> tuple[Result, bytes, bytes]:
+    """:func:`process_file`, with ``digest`` its :data:`Digest`, pickled, and with
+    ``mapped`` the entity's :func:`~ecosystem_kg.render.map_part`, pickled, when the file has
+    no problem (else ``b""``)."""
     raw, problems, stamp = read_stamped(path, shown)
     if raw is None:
         return (("", pickle.dumps((None, problems, 0, ()), PROTOCOL), _NO_ROWS, None, None),
-                pickle.dumps((problems, 0, None, None, None), PROTOCOL) if digest else b"")
+                pickle.dumps((problems, 0, None, None, None), PROTOCOL) if digest else b"",
+                b"")
     sha = hashlib.sha1(raw).hexdigest()
     ent, problems = parse_entity(raw, shown, os.path.splitext(os.path.basename(path))[0])
     if ent is not None:
@@ -134,8 +137,13 @@ def _process(path: str | Path, shown: str, onto: Ontology, rel: str, digest: boo
             links, tallied = links_of(ent, onto), tally(ent)
         summary = pickle.dumps((problems, count, (ent.id, ent.type) if ent is not None else None,
                                 links, tallied), PROTOCOL)
+    part = b""
+    if mapped and ent is not None and texts is not None and rows is not None:
+        from .render import map_part
+
+        part = pickle.dumps(map_part(ent, onto.relations, None, rows[1]), PROTOCOL)
     return ((sha, pickle.dumps((ent, problems, count, pinyin), PROTOCOL),
-             pickle.dumps(rows, PROTOCOL), texts, stamp), summary)
+             pickle.dumps(rows, PROTOCOL), texts, stamp), summary, part)
 
 
 # What a build that does not keep the entities learns of one file instead (see
@@ -161,17 +169,31 @@ Placed = tuple[int, tuple[Span, ...]]
 _PARTS: dict[str, Any] = {}  # a worker's open part files and their sizes
 
 
+def _before_fork(mapped: bool) -> None:
+    """Load what every worker would otherwise load for itself, once, for the workers forked
+    next to share: pypinyin's dictionaries (0.25 s and 60 MiB) and, for the map's parts, the
+    map's module. (The map's process, forked before, needs neither: it imports pyvis
+    meanwhile.)"""
+    from .names import load_pinyin
+
+    load_pinyin()
+    if mapped:
+        from . import render  # noqa: F401
+
+
 def _work_batch(tasks: list[tuple[str, str, str]]
-                ) -> list[tuple[str, bytes, bytes, Placed | None, Stamp | None]]:
+                ) -> list[tuple[str, bytes, bytes, Placed | None, Stamp | None, bytes]]:
     """:func:`process_file` of consecutive files in a worker process. Their texts go to the
     worker's own part files (one per output, in the folder ``_SHARED["parts"]``), each after
     the output's separator, so that the main process copies runs of them with
     ``copy_file_range`` instead of receiving them through a pipe.
 
     With ``_SHARED["digest"]`` the pickled entities go to a part file too (the sixth span
-    says where), and the main process receives each file's :data:`Digest` in their place."""
+    says where), and the main process receives each file's :data:`Digest` in their place;
+    with ``_SHARED["map"]`` it receives each entity's part of the map too (else ``b""``)."""
     onto = _SHARED["onto"]
     digest = _SHARED.get("digest", False)
+    mapped = _SHARED.get("map", False)
     pid = os.getpid()
     if _PARTS.get("pid") != pid:
         folder = _SHARED["parts"]
@@ -180,10 +202,10 @@ def _work_batch(tasks: list[tuple[str, str, str]]
                                     for k in range(PARTS)], sizes=[0] * PARTS)
     sizes: list[int] = _PARTS["sizes"]
     bufs: list[list[bytes]] = [[] for _ in range(PARTS)]
-    out: list[tuple[str, bytes, bytes, Placed | None, Stamp | None]] = []
+    out: list[tuple[str, bytes, bytes, Placed | None, Stamp | None, bytes]] = []
     for path, shown, rel in tasks:
-        (sha, blob, rblob, texts, stamp), summary = _process(path, shown, onto, rel,
-                                                              digest)
+        (sha, blob, rblob, texts, stamp), summary, part = _process(path, shown, onto, rel,
+                                                                    digest, mapped)
         placed: Placed | None = None
         if texts is not None or digest:
             spans = []
@@ -197,7 +219,7 @@ def _work_batch(tasks: list[tuple[str, str, str]]
             placed = (pid, tuple(spans))
         if digest:
             blob = summary
-        out.append((sha, blob, rblob, placed, stamp))
+        out.append((sha, blob, rblob, placed, stamp, part))
     for fd, buf in zip(_PARTS["fds"], bufs, strict=True):
         view = memoryview(b"".join(buf))
         while view:  # written before the results are sent: the main process copies them
@@ -352,10 +374,10 @@ def parse_files(paths: list[Path], shown: list[str], *, workers: int | None = No
 
 
 class Feed(Protocol):
-    """Takes each entity a build reads, pickled as a worker left it (entity, problems,
-    triple count, pinyin keys), in file order."""
+    """Takes each entity's part of the map (:func:`~ecosystem_kg.render.map_part`, pickled by
+    the worker that read its file), in file order, for each file without problems."""
 
-    def add(self, blob: bytes) -> None: ...
+    def add(self, part: bytes) -> None: ...
 
     def end(self) -> None:
         """The last entity is in."""
@@ -934,26 +956,28 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
     unique = True
     with ExitStack() as pool_stack:
         results: Iterator[tuple[str, bytes, bytes, Texts | None, Stamp | None,
-                                Placed | None]]
+                                Placed | None, bytes]]
         if parallel:
             import multiprocessing
 
             parts = _Parts(*_scratch_folder(tmp, len(todo)))
             stack.callback(parts.close)  # after the outputs are closed (copies are lazy)
-            _SHARED.update(onto=onto, parts=str(parts.folder), digest=digest)
             if digest and feed is not None:  # (its process is not a copy of the workers')
                 st.feed = feed()
+            _SHARED.update(onto=onto, parts=str(parts.folder), digest=digest,
+                           map=st.feed is not None)
+            _before_fork(st.feed is not None)
             pool = pool_stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
             chunk = max(8, min(256, len(todo) // (workers * 8)))
             tasks = [(os.fspath(paths[i]), shown[i], rels[i]) for i in todo]
-            results = ((sha, blob, rblob, None, stamp, placed) for batch in pool.imap(
+            results = ((sha, blob, rblob, None, stamp, placed, part) for batch in pool.imap(
                 _work_batch, [tasks[j:j + chunk] for j in range(0, len(tasks), chunk)])
-                for sha, blob, rblob, placed, stamp in batch)
+                for sha, blob, rblob, placed, stamp, part in batch)
             if while_parsing is not None and st.feed is None:
                 while_parsing()
         else:
-            results = ((*process_file(Path(paths[i]), shown[i], onto, rels[i]), None)
+            results = ((*process_file(Path(paths[i]), shown[i], onto, rels[i]), None, b"")
                        for i in todo)
         srcs = [-1, -1, -1, -1, -1]
         old_blobs = -1
@@ -989,16 +1013,12 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
                 texts, placed = None, None
                 ent, count, pinyin = None, kind[2], ()
             elif digest:
-                sha, blob, rblob, texts, stamp, placed = next(results)
+                sha, blob, rblob, texts, stamp, placed, part = next(results)
                 assert placed is not None and parts is not None  # the entity's span is last
                 blob_at[i] = (placed[0], placed[1][-1])
-                if st.feed is not None:
-                    at, size = placed[1][-1]
-                    data = os.pread(parts.of(placed[0])[5], size, at)
-                    bspan = writers[5].add(data)
-                    st.feed.add(data)
-                else:
-                    bspan = writers[5].copy(parts.of(placed[0])[5], placed[1][-1])
+                bspan = writers[5].copy(parts.of(placed[0])[5], placed[1][-1])
+                if st.feed is not None and part:
+                    st.feed.add(part)
                 if len(placed[1]) == 1:  # the file has problems: no texts
                     placed = None
                 spans = None
@@ -1012,7 +1032,7 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
                         digests.append((ident[0], links))
                         tallies.append(tallied)
             else:
-                sha, blob, rblob, texts, stamp, placed = next(results)
+                sha, blob, rblob, texts, stamp, placed, _ = next(results)
                 bspan = writers[5].add(blob)
                 spans = None
                 ent, problems, count, pinyin = pickle.loads(blob)

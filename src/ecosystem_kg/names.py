@@ -39,6 +39,11 @@ def pinyin_key(text: str) -> str | None:
     return normalize("".join([word_pinyin(w) for w in seg(text)]))
 
 
+def load_pinyin() -> None:
+    """Load pypinyin and its dictionaries now (:func:`pinyin_key` does when first needed)."""
+    _pinyin_tools()
+
+
 @lru_cache(maxsize=1)
 def _pinyin_tools() -> tuple[Callable[[str], list[str]], Callable[[str], str]]:
     """pypinyin's ``lazy_pinyin(text)`` in two steps: the words it splits the text into, and

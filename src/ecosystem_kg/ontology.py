@@ -198,19 +198,93 @@ def save_ontology(onto: Ontology, cache_dir: Path) -> None:
         pass
 
 
-def _parse(onto_dir: Path, fp: str) -> Ontology:
-    import rdflib
-    from rdflib.collection import Collection
-    from rdflib.namespace import OWL, RDF, RDFS, XSD
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+_OWL = "http://www.w3.org/2002/07/owl#"
+_XSD = "http://www.w3.org/2001/XMLSchema#"
 
-    g: Any = rdflib.Graph()
-    files = ontology_files(onto_dir)
-    for path in files:
+
+@dataclass(frozen=True)
+class _Literal:
+    value: str
+    language: str | None
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class _Triples:
+    """The ontology's triples, looked up by subject and predicate or by predicate and object.
+    Terms: an IRI is its text, a blank node ``_:`` and a label unique in the ontology, a
+    literal a :class:`_Literal`. Objects keep the order the files give them."""
+
+    def __init__(self) -> None:
+        self.sp: dict[Any, dict[str, list[Any]]] = {}
+        self.po: dict[str, dict[Any, list[Any]]] = {}
+
+    def add(self, s: Any, p: str, o: Any) -> None:
+        objs = self.sp.setdefault(s, {}).setdefault(p, [])
+        if o not in objs:  # a set of triples, as RDF has it
+            objs.append(o)
+            self.po.setdefault(p, {}).setdefault(o, []).append(s)
+
+    def objects(self, s: Any, p: str) -> list[Any]:
+        return self.sp.get(s, {}).get(p, [])
+
+    def value(self, s: Any, p: str) -> Any:
+        objs = self.objects(s, p)
+        return objs[0] if objs else None
+
+    def subjects(self, p: str, o: Any = None) -> list[Any]:
+        by_o = self.po.get(p, {})
+        if o is not None:
+            return by_o.get(o, [])
+        return [s for subjects in by_o.values() for s in subjects]
+
+    def has(self, s: Any, p: str, o: Any) -> bool:
+        return o in self.objects(s, p)
+
+    def items(self, head: Any) -> list[Any]:
+        """The members of the RDF list starting at ``head``."""
+        out, seen = [], set()
+        while head is not None and head != _RDF + "nil" and head not in seen:
+            seen.add(head)
+            out.extend(self.objects(head, _RDF + "first")[:1])
+            head = self.value(head, _RDF + "rest")
+        return out
+
+
+def _read_turtle(files: list[Path]) -> _Triples:
+    """The triples of the ontology's Turtle files (read by pyoxigraph: milliseconds, where
+    importing rdflib alone takes a tenth of a second)."""
+    import pyoxigraph
+
+    g = _Triples()
+    for k, path in enumerate(files):
+        def term(t: Any, k: int = k) -> Any:
+            if isinstance(t, pyoxigraph.NamedNode):
+                return t.value
+            if isinstance(t, pyoxigraph.BlankNode):
+                return f"_:{k}.{t.value}"
+            if isinstance(t, pyoxigraph.Literal):
+                return _Literal(t.value, t.language)
+            return str(t)  # pragma: no cover - RDF-star terms are not in an ontology
+
         try:
-            g.parse(path, format="turtle")
-        except Exception as exc:  # rdflib raises many kinds of parser errors
-            raise EkgError(f"{path}: the ontology could not be parsed: {exc}") from None
-    ekg = rdflib.Namespace(EKG)
+            for q in pyoxigraph.parse(path=str(path), format=pyoxigraph.RdfFormat.TURTLE):
+                g.add(term(q.subject), q.predicate.value, term(q.object))
+        except SyntaxError as exc:
+            where = f"{path}:{exc.lineno}:{exc.offset}" if exc.lineno else str(path)
+            raise EkgError(f"{where}: the ontology could not be parsed: {exc.msg}; fix the "
+                           "Turtle there") from None
+        except OSError as exc:
+            raise EkgError(f"{path}: the ontology could not be read: {exc.strerror}") from None
+    return g
+
+
+def _parse(onto_dir: Path, fp: str) -> Ontology:
+    files = ontology_files(onto_dir)
+    g = _read_turtle(files)
 
     def local(term: Any) -> str | None:
         s = str(term)
@@ -218,42 +292,42 @@ def _parse(onto_dir: Path, fp: str) -> Ontology:
 
     def labels(term: Any) -> tuple[str, str, str]:
         en = zh = ""
-        for lab in g.objects(term, RDFS.label):
+        for lab in g.objects(term, _RDFS + "label"):
             lang = getattr(lab, "language", None)
             if lang == "zh":
                 zh = str(lab)
             elif lang == "en" or not en:
                 en = str(lab)
-        comment = next((str(c) for c in g.objects(term, RDFS.comment)), "")
+        comment = next((str(c) for c in g.objects(term, _RDFS + "comment")), "")
         return en, zh, comment
 
     def class_list(term: Any) -> list[str]:
-        if term is None or term == OWL.Thing:
+        if term is None or term == _OWL + "Thing":
             return [THING]
-        union = g.value(term, OWL.unionOf)
+        union = g.value(term, _OWL + "unionOf")
         if union is not None:
             out: list[str] = []
-            for member in Collection(g, union):
+            for member in g.items(union):
                 out.extend(class_list(member))
             return sorted(set(out))
         name = local(term)
         return [name] if name else [THING]
 
     classes: dict[str, ClassInfo] = {}
-    for c in sorted(set(g.subjects(RDF.type, OWL.Class))):
+    for c in sorted(set(g.subjects(_RDF + "type", _OWL + "Class"))):
         name = local(c)
-        if not name or g.value(c, OWL.unionOf) is not None:
+        if not name or g.value(c, _OWL + "unionOf") is not None:
             continue
         en, zh, comment = labels(c)
-        parents = sorted(n for p in g.objects(c, RDFS.subClassOf) if (n := local(p)))
-        folder = g.value(c, ekg.yamlFolder)
-        color = g.value(c, ekg.color)
-        shape = g.value(c, ekg.shape)
+        parents = sorted(n for p in g.objects(c, _RDFS + "subClassOf") if (n := local(p)))
+        folder = g.value(c, EKG + "yamlFolder")
+        color = g.value(c, EKG + "color")
+        shape = g.value(c, EKG + "shape")
         classes[name] = ClassInfo(name, en, zh, comment, parents, folder=str(folder) if folder
                                   else None, color=str(color) if color else None,
                                   shape=str(shape) if shape else None)
     # named union classes such as ekg:Agent expand to their members
-    unions = {local(c): class_list(c) for c in g.subjects(OWL.unionOf, None) if local(c)}
+    unions = {local(c): class_list(c) for c in g.subjects(_OWL + "unionOf") if local(c)}
 
     def expand(names: list[str]) -> list[str]:
         out: set[str] = set()
@@ -274,42 +348,45 @@ def _parse(onto_dir: Path, fp: str) -> Ontology:
 
     relations: dict[str, RelationInfo] = {}
     qualifiers: dict[str, AttributeInfo] = {}
-    for p in sorted(set(g.subjects(RDF.type, OWL.ObjectProperty))):
+    for p in sorted(set(g.subjects(_RDF + "type", _OWL + "ObjectProperty"))):
         name = local(p)
         if not name:
             continue
         en, zh, comment = labels(p)
-        if class_list(g.value(p, RDFS.domain)) == ["Statement"]:
+        if class_list(g.value(p, _RDFS + "domain")) == ["Statement"]:
             qualifiers[name] = AttributeInfo(name, en, zh, comment, kind="iri",
                                              domain=["Statement"])
             continue
-        parent = next((n for q in g.objects(p, RDFS.subPropertyOf) if (n := local(q))), None)
+        parent = next((n for q in g.objects(p, _RDFS + "subPropertyOf") if (n := local(q))),
+                      None)
         relations[name] = RelationInfo(
             name, en, zh, comment,
-            domain=expand(class_list(g.value(p, RDFS.domain))),
-            range=expand(class_list(g.value(p, RDFS.range))),
-            symmetric=(p, RDF.type, OWL.SymmetricProperty) in g,
-            transitive=(p, RDF.type, OWL.TransitiveProperty) in g,
+            domain=expand(class_list(g.value(p, _RDFS + "domain"))),
+            range=expand(class_list(g.value(p, _RDFS + "range"))),
+            symmetric=g.has(p, _RDF + "type", _OWL + "SymmetricProperty"),
+            transitive=g.has(p, _RDF + "type", _OWL + "TransitiveProperty"),
             parent=parent,
         )
 
-    kinds = {XSD.decimal: QUANTITY, XSD.integer: QUANTITY, XSD.anyURI: URL, XSD.string: TEXT,
-             ekg.Date: DATE, XSD.date: DATE}
+    kinds = {_XSD + "decimal": QUANTITY, _XSD + "integer": QUANTITY, _XSD + "anyURI": URL,
+             _XSD + "string": TEXT, EKG + "Date": DATE, _XSD + "date": DATE}
     attributes: dict[str, AttributeInfo] = {}
-    for p in sorted(set(g.subjects(RDF.type, OWL.DatatypeProperty))):
+    for p in sorted(set(g.subjects(_RDF + "type", _OWL + "DatatypeProperty"))):
         name = local(p)
         if not name:
             continue
         en, zh, comment = labels(p)
-        rng = g.value(p, RDFS.range)
-        allowed = sorted(str(g.value(u, ekg.symbol)) for u in g.objects(p, ekg.allowedUnit))
+        rng = g.value(p, _RDFS + "range")
+        allowed = sorted(str(g.value(u, EKG + "symbol"))
+                         for u in g.objects(p, EKG + "allowedUnit"))
         ainfo = AttributeInfo(name, en, zh, comment, kind=kinds.get(rng, TEXT),
-                              domain=expand(class_list(g.value(p, RDFS.domain))), units=allowed)
+                              domain=expand(class_list(g.value(p, _RDFS + "domain"))),
+                              units=allowed)
         (qualifiers if ainfo.domain == ["Statement"] else attributes)[name] = ainfo
 
     units: dict[str, UnitInfo] = {}
-    for u in sorted(set(g.subjects(RDF.type, ekg.Unit))):
-        sym = g.value(u, ekg.symbol)
+    for u in sorted(set(g.subjects(_RDF + "type", EKG + "Unit"))):
+        sym = g.value(u, EKG + "symbol")
         if sym is None:
             continue
         en, zh, _ = labels(u)

@@ -545,8 +545,8 @@ MAP_FILE = "map.bin"  # where each entity's records lie in ecosystem.html
 
 class _MapFeed(_HtmlJob):
     """The map's process for a full build, started before the files are read: it is handed
-    each entity as a worker pickled it, makes the entity's records while the other files are
-    read, and draws the map once the last is in (see :class:`~ecosystem_kg.render.MapData`).
+    each entity's part of the map as the workers make them (each entity's records, see
+    :class:`~ecosystem_kg.render.MapData`), and draws the map once the last is in.
     The build throws it away if a check fails. Waited for and cancelled as an
     :class:`_HtmlJob` is."""
 
@@ -573,8 +573,8 @@ class _MapFeed(_HtmlJob):
         entities.close()
         self.batch: list[bytes] = []
 
-    def add(self, blob: bytes) -> None:
-        self.batch.append(blob)
+    def add(self, part: bytes) -> None:
+        self.batch.append(part)
         if len(self.batch) >= self.BATCH:
             self._flush()
 
@@ -607,17 +607,13 @@ def _feed_child(entities: Any, conn: Any, onto: Ontology, path: Path,
                 layout: tuple[Path, Path], key: str) -> None:
     error: BaseException | None = None
     try:
-        from .names import PINYIN_KEYS
         from .render import MapData
 
         _import_map_tools()  # while the first files are read
         data = MapData(onto)
         while msg := entities.recv_bytes():
-            for blob in pickle.loads(msg):
-                ent, problems, _, pinyin = pickle.loads(blob)
-                if ent is not None and not problems:  # (else the build stops)
-                    PINYIN_KEYS.update(pinyin)
-                    data.add(ent)
+            for part in pickle.loads(msg):
+                data.add_part(pickle.loads(part))
         entities.close()
         _write_html(data, path, layout, key)
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it

@@ -36,13 +36,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from difflib import get_close_matches
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from .compile import Compiled, number_lexical
 from .dates import check_date, date_key, in_force, latest
 from .errors import EkgError
-from .load import Entity, entity_dates, latest_source_date
+from .load import Entity, entity_dates, source_date
 
 FONT_STACK = ('"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", '
               'sans-serif')
@@ -279,14 +280,6 @@ def _search_keys(ent: Entity) -> list[str]:
     return sorted(keys)
 
 
-def _edge_item(r: Any, used_sources: set[str], used_units: set[str], dates: set[str]
-               ) -> dict[str, Any]:
-    """A drawn relation's record in the page (what its panel shows); what it uses is added
-    to the sets."""
-    _edge_uses(r, used_sources, used_units, dates)
-    return _edge_record(r)
-
-
 def _edge_record(r: Any) -> dict[str, Any]:
     item = _dated(r)
     if r.role:
@@ -298,11 +291,56 @@ def _edge_record(r: Any) -> dict[str, Any]:
     return item
 
 
+def _edge_text(r: Any) -> str:
+    """``script_json(_edge_record(r))``, written directly (a map has a record per relation):
+    its keys in their sorted order, am, au, d, e, n, ro, s, st."""
+    parts = []
+    amount, role, note, end, date, start = r.amount, r.role, r.note, r.end, r.date, r.start
+    try:
+        if amount is not None:
+            parts.append('"am":' + _enc(_value_text(amount.value)))
+            if amount.unit:
+                parts.append('"au":' + _enc(amount.unit))
+        if date:
+            parts.append('"d":' + _enc(date))
+        if end:
+            parts.append('"e":' + _enc(end))
+        if note:
+            parts.append('"n":' + _enc(note))
+        if role:
+            parts.append('"ro":' + _enc(role))
+        if r.sources:
+            parts.append('"s":[' + ",".join(map(_enc, r.sources)) + "]")
+        if start:
+            parts.append('"st":' + _enc(start))
+    except TypeError:  # a field that is not text: the encoder says what it makes of it
+        return script_json(_edge_record(r))
+    text = "{" + ",".join(parts) + "}"
+    return text if _UNSAFE.search(text) is None else _safe(text)
+
+
 def _edge_uses(r: Any, used_sources: set[str], used_units: set[str], dates: set[str]) -> None:
     if r.amount is not None and r.amount.unit:
         used_units.add(r.amount.unit)
     used_sources.update(r.sources)
     dates.update(x for x in (r.date, r.start, r.end) if x)
+
+
+# what a relation's record uses: its sources, its amount's unit (or ""), its dates
+RelUses = tuple[tuple[str, ...], str, tuple[str, ...]]
+
+
+def _rel_uses(r: Any) -> RelUses:
+    unit = r.amount.unit if r.amount is not None and r.amount.unit else ""
+    return tuple(r.sources), unit, tuple(x for x in (r.date, r.start, r.end) if x)
+
+
+def _add_uses(uses: RelUses, used_sources: set[str], used_units: set[str], dates: set[str]
+              ) -> None:
+    used_sources.update(uses[0])
+    if uses[1]:
+        used_units.add(uses[1])
+    dates.update(uses[2])
 
 
 def _vis_node(e: Entity, x: float, y: float, degree: int) -> dict[str, Any]:
@@ -315,9 +353,12 @@ def _node_size(degree: int) -> float:
 
 
 def _node_item(e: Entity, degree: int, as_of: str | None, used_sources: set[str],
-               used_units: set[str], used_attrs: set[str], dates: set[str]) -> dict[str, Any]:
-    """An entity's record in the page: names, search keys, description, facts in force."""
-    node: dict[str, Any] = {"id": e.id, "k": _search_keys(e), "deg": degree}
+               used_units: set[str], used_attrs: set[str], dates: set[str],
+               keys: list[str] | None = None) -> dict[str, Any]:
+    """An entity's record in the page: names, search keys (``keys``, if known: the
+    :func:`_search_keys`), description, facts in force."""
+    node: dict[str, Any] = {"id": e.id, "k": _search_keys(e) if keys is None else keys,
+                            "deg": degree}
     if e.name_zh:
         node["zh"] = e.name_zh
     if e.name_en:
@@ -368,12 +409,63 @@ class Encoded(str):
     """A record already written as :func:`script_json` text."""
 
 
+# An entity's part of the map, made from the entity alone (a build makes it where the file is
+# read). A source: its id, None, what the page shows of it and its date. Another entity: its
+# id, type, record's text before and after "deg", vis-network record's text up to "size", what
+# the record uses (sources, units, attributes, dates), its relations known and in force (by
+# relation, target and index: their record's text and what it uses) and what they all use, and
+# every date the entity carries.
+MapPart = tuple[Any, ...]
+_ID = itemgetter(0)
+_REL_KEY = itemgetter(0, 1, 2)  # relation, target, index
+
+
+def map_part(e: Entity, relations: Any, as_of: str | None = None,
+             names: list[tuple[str, str, str, str]] | None = None) -> MapPart:
+    """``e``'s :data:`MapPart` (``relations``: the ontology's; ``as_of``: see :class:`MapData`;
+    ``names``: the entity's name rows in the index, if made already: the search keys are
+    theirs)."""
+    if e.is_source:
+        return e.id, None, _source_item(e), source_date(e)
+    u: tuple[set[str], set[str], set[str], set[str]] = (set(), set(), set(), set())
+    keys = sorted({row[0] for row in names}) if names is not None else None
+    node = _node_item(e, 0, as_of, u[0], u[1], u[2], u[3], keys)
+    # the keys sort around "deg": the text is cut there and the degree put in later
+    head = script_json({k: v for k, v in node.items() if k < "deg"})
+    tail = script_json({k: v for k, v in node.items() if k > "deg"})
+    vis = (f'{{"group":{_json_str(e.type)},"id":{_json_str(e.id)},'
+           f'"label":{_json_str(e.name_zh or e.name_en or e.id)},"size":')
+    rels = [(r.rel, r.target, r.index, _edge_text(r), _rel_uses(r))
+            for r in e.relations
+            if r.rel in relations and (as_of is None or in_force(as_of, r.date, r.start, r.end))]
+    rels.sort(key=_REL_KEY)
+    ru: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+    for item in rels:
+        _add_uses(item[4], ru[0], ru[1], ru[2])
+    return (e.id, e.type, head[:-1] + "," if len(head) > 2 else "{", "," + tail[1:], vis, u,
+            rels, ru, entity_dates(e))
+
+
+def _source_item(src: Entity) -> dict[str, str]:
+    """What the page shows of a source it cites."""
+    extra = src.extra
+    item = {"t": str(extra.get("title", src.id))}
+    for key, short in (("title_en", "te"), ("publisher", "p"), ("publisher_en", "pe"),
+                       ("date", "d")):
+        if extra.get(key):
+            item[short] = str(extra[key])
+    url = str(extra.get("url", ""))
+    if _HTTP.match(url):
+        item["u"] = url
+    return item
+
+
 class MapData:
-    """What the map shows, gathered entity by entity (a build hands each entity over as soon
-    as it is read, and the map is finished once they are all in): each entity's record and
-    its relations' records, written as JSON text already, and what they use (sources, units,
-    attributes, dates). The records that depend on the whole graph (degrees, positions,
-    which relations are drawn) are made by :meth:`payload`.
+    """What the map shows, gathered entity by entity (a build makes each entity's
+    :data:`MapPart` where its file is read, and the map is finished once they are all in):
+    each entity's record and its relations' records, written as JSON text already, and what
+    they use (sources, units, attributes, dates). The records that depend on the whole graph
+    (degrees, positions, which relations are drawn) are made by :meth:`payload`.
 
     ``keep`` restricts the map to those entity ids (edges only between kept nodes); ``as_of``
     drops relations and attribute values not in force on that date."""
@@ -383,53 +475,28 @@ class MapData:
         self.onto = onto
         self.keep = keep
         self.as_of = as_of
-        self.ents: list[Entity] = []
-        self.sources: dict[str, Entity] = {}
-        # per entity: its record's text before and after "deg", its vis-network record's
-        # text up to "size", what the record uses, its relations that are known and in force
-        # (by relation, target and index) and what they use, all together
-        self.texts: list[tuple[str, str, str]] = []
-        self.uses: list[tuple[set[str], set[str], set[str], set[str]]] = []
-        self.rels: list[list[tuple[str, str, int, Encoded, Any]]] = []
-        self.rel_uses: list[tuple[set[str], set[str], set[str]]] = []
+        self.parts: list[MapPart] = []
+        self.sources: dict[str, tuple[dict[str, str], str | None]] = {}
 
     def add(self, e: Entity) -> None:
-        if e.is_source:
-            self.sources[e.id] = e
-            return
-        if self.keep is not None and e.id not in self.keep:
-            return
-        u: tuple[set[str], set[str], set[str], set[str]] = (set(), set(), set(), set())
-        node = _node_item(e, 0, self.as_of, u[0], u[1], u[2], u[3])
-        # the keys sort around "deg": the text is cut there and the degree put in later
-        head = script_json({k: v for k, v in node.items() if k < "deg"})
-        tail = script_json({k: v for k, v in node.items() if k > "deg"})
-        vis = (f'{{"group":{script_json(e.type)},"id":{script_json(e.id)},'
-               f'"label":{script_json(e.name_zh or e.name_en or e.id)},"size":')
-        self.texts.append((head[:-1] + "," if len(head) > 2 else "{", "," + tail[1:], vis))
-        self.uses.append(u)
-        relations, as_of = self.onto.relations, self.as_of
-        rels = [(r.rel, r.target, r.index, Encoded(script_json(_edge_record(r))), r)
-                for r in e.relations
-                if r.rel in relations and (as_of is None or in_force(as_of, r.date, r.start,
-                                                                       r.end))]
-        rels.sort(key=lambda t: t[:3])
-        ru: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-        for item in rels:
-            _edge_uses(item[4], ru[0], ru[1], ru[2])
-        self.rels.append(rels)
-        self.rel_uses.append(ru)
-        self.ents.append(e)
+        if e.is_source or self.keep is None or e.id in self.keep:
+            self.add_part(map_part(e, self.onto.relations, self.as_of))
+
+    def add_part(self, part: MapPart) -> None:
+        """An entity's :func:`map_part` (made with this map's ``as_of``)."""
+        if part[1] is None:
+            self.sources[part[0]] = part[2], part[3]
+        elif self.keep is None or part[0] in self.keep:
+            self.parts.append(part)
 
     def payload(self, title: str, layout_cache: LayoutCache | None = None,
                 whole_date: Callable[[], str | None] | None = None) -> dict[str, Any]:
         """The page's data. ``whole_date``: the data date of the whole graph, for a map that
         does not show every entity."""
         onto = self.onto
-        order = sorted(range(len(self.ents)), key=lambda i: self.ents[i].id)
-        ents = [self.ents[i] for i in order]
-        index = {e.id: i for i, e in enumerate(ents)}
-        uses = [self.uses[i] for i in order]
+        parts = sorted(self.parts, key=_ID)
+        index = {p[0]: i for i, p in enumerate(parts)}
+        uses = [p[5] for p in parts]
         sources = self.sources
 
         # relations drawn: both ends kept, in id, relation, target order
@@ -437,41 +504,40 @@ class MapData:
         links: list[tuple[int, int]] = []
         edges: list[Encoded] = []
         drawn: list[str] = []
-        degree = [0] * len(ents)
-        for s, i in enumerate(order):
+        degree = [0] * len(parts)
+        for s, part in enumerate(parts):
             u = uses[s]
-            cands = self.rels[i]
+            cands = part[6]
             for rel, target, _, text, _r in cands:
                 t = index.get(target)
                 if t is None:
                     continue
                 edge_src.append(s)
                 links.append((s, t))
-                edges.append(text)
+                edges.append(Encoded(text))
                 drawn.append(rel)
                 degree[s] += 1
                 degree[t] += 1
             if not cands:
                 continue
             if all(item[1] in index for item in cands):  # each drawn: what they all use
-                ru = self.rel_uses[i]
+                ru = part[7]
                 u[0].update(ru[0])
                 u[1].update(ru[1])
                 u[3].update(ru[2])
             else:
                 for item in cands:
                     if item[1] in index:
-                        _edge_uses(item[4], u[0], u[1], u[3])
+                        _add_uses(item[4], u[0], u[1], u[3])
         rel_count = Counter(drawn)
 
-        type_count = Counter(e.type for e in ents)
+        type_count = Counter(p[1] for p in parts)
         nodes: list[Encoded] = []
         vis_nodes: list[Encoded] = []
-        positions = (layout_cache.layout(len(ents), links) if layout_cache is not None
-                     else _layout(len(ents), links))
-        texts = self.texts
-        for s, i in enumerate(order):
-            head, tail, vis = texts[i]
+        positions = (layout_cache.layout(len(parts), links) if layout_cache is not None
+                     else _layout(len(parts), links))
+        for s, part in enumerate(parts):
+            head, tail, vis = part[2:5]
             deg = degree[s]
             x, y = positions[s]
             vis_nodes.append(Encoded(f'{vis}{_node_size(deg)!r},"x":{x!r},"y":{y!r}}}'))
@@ -479,9 +545,9 @@ class MapData:
         counts: dict[str, Counter[str]] = {
             key: Counter(chain.from_iterable(u[k] for u in uses))
             for k, key in enumerate("suad")}
-        counts["all"] = Counter(chain.from_iterable(entity_dates(e) for e in ents))
+        counts["all"] = Counter(chain.from_iterable(p[8] for p in parts))
         used_sources, used_units, used_attrs = set(counts["s"]), set(counts["u"]), set(counts["a"])
-        source_max = latest_source_date(sources.values())
+        source_max = max((d for _, d in sources.values() if d is not None), default=None)
 
         types = []
         for name in sorted(type_count, key=lambda t: (-type_count[t], t)):
@@ -504,18 +570,8 @@ class MapData:
         src_out: dict[str, dict[str, str]] = {}
         for sid in sorted(used_sources):
             src = sources.get(sid)
-            if src is None:
-                continue
-            extra = src.extra
-            item_s = {"t": str(extra.get("title", sid))}
-            for key, short in (("title_en", "te"), ("publisher", "p"), ("publisher_en", "pe"),
-                               ("date", "d")):
-                if extra.get(key):
-                    item_s[short] = str(extra[key])
-            url = str(extra.get("url", ""))
-            if _HTTP.match(url):
-                item_s["u"] = url
-            src_out[sid] = item_s
+            if src is not None:
+                src_out[sid] = src[0]
 
         # every entity's dates are counted above when the map shows them all
         date = (latest(counts["all"], source_max) if self.keep is None or whole_date is None
@@ -535,7 +591,7 @@ class MapData:
             "units": units,
             "sources": src_out,
             "dates": _date_list(counts["d"]),
-            "_ids": [e.id for e in ents],  # not in the page
+            "_ids": [p[0] for p in parts],  # not in the page
             "_edgeSrc": edge_src,  # nor these
             "_counts": {k: dict(sorted(c.items())) for k, c in counts.items()},
             "_sourceMax": source_max,
@@ -770,9 +826,10 @@ def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entit
         for e, rels, sign in ((before, was, -1), (after, now, 1)):
             used: tuple[set[str], set[str], set[str], set[str]] = (set(), set(), set(), set())
             node = script_json(_node_item(e, deg, None, used[0], used[1], used[2], used[3]))
-            items = [_edge_item(r, used[0], used[1], used[3]) for r in rels]
+            for r in rels:
+                _edge_uses(r, used[0], used[1], used[3])
             texts.append((node, script_json(_vis_node(e, x, y, deg)),
-                          script_json(items)[1:-1] if items else ""))
+                          ",".join([_edge_text(r) for r in rels])))
             for key, ks in (*zip("suad", used, strict=True), ("all", entity_dates(e))):
                 counts[key].update(dict.fromkeys(ks, sign))
         if texts[0] != (page[ns:ne], page[vs:ve], page[es:ee]):
@@ -1021,10 +1078,23 @@ _UNSAFE = re.compile("[&<>\u2028\u2029]")
 def script_json(obj: Any) -> str:
     """JSON safe inside an HTML ``<script>`` element: no ``<``, ``>``, ``&``, U+2028/2029."""
     text: str = _ENCODE(obj)
-    if _UNSAFE.search(text) is None:
-        return text
+    return text if _UNSAFE.search(text) is None else _safe(text)
+
+
+def _safe(text: str) -> str:
     return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+_enc = json.encoder.encode_basestring  # what the encoder makes of a str (ensure_ascii=False)
+
+
+def _json_str(text: Any) -> str:
+    """``script_json(text)`` of a str, quicker."""
+    if type(text) is not str:
+        return script_json(text)
+    out: str = _enc(text)
+    return out if _UNSAFE.search(out) is None else _safe(out)
 
 
 def _inline(code: str, tag: str) -> str:
