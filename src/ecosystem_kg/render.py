@@ -391,6 +391,76 @@ def _node_item(e: Entity, degree: int, as_of: str | None, used_sources: set[str]
     return node
 
 
+def _node_texts(e: Entity, as_of: str | None, used_sources: set[str], used_units: set[str],
+                used_attrs: set[str], dates: set[str], keys: list[str]) -> tuple[str, str]:
+    """The text of :func:`_node_item`'s record (its :func:`script_json`) up to "deg" and from
+    the key after it, written directly (a map has a record per entity): the keys in their
+    sorted order, a, al | desc, en, id, k, n, s, wd, zh; a fact's d, e, n, p, s, st, u, v."""
+    enc = _enc
+    try:
+        facts = []
+        for f in e.facts:
+            if not in_force(as_of, f.date, f.start, f.end):
+                continue
+            date, start, end, note, unit = f.date, f.start, f.end, f.note, f.unit
+            fact = ['"d":' + enc(date)] if date else []
+            if end:
+                fact.append('"e":' + enc(end))
+            if note:
+                fact.append('"n":' + enc(note))
+            fact.append('"p":' + enc(f.prop))
+            if f.sources:
+                fact.append('"s":[' + ",".join(map(enc, f.sources)) + "]")
+            if start:
+                fact.append('"st":' + enc(start))
+            if unit:
+                fact.append('"u":' + enc(unit))
+            fact.append('"v":' + enc(_value_text(f.value)))
+            facts.append("{" + ",".join(fact) + "}")
+        head = "{"
+        if facts:
+            head += '"a":[' + ",".join(facts) + "],"
+        if e.aliases:
+            head += '"al":[' + ",".join(map(enc, e.aliases)) + "],"
+        tail = []
+        if e.description:
+            tail.append('"desc":{' + ",".join([enc(k) + ":" + enc(v) for k, v
+                                               in sorted(e.description.items())]) + "}")
+        if e.name_en:
+            tail.append('"en":' + enc(e.name_en))
+        tail.append('"id":' + enc(e.id))
+        tail.append('"k":[' + ",".join(map(enc, keys)) + "]")
+        if e.note:
+            tail.append('"n":' + enc(e.note))
+        if e.sources:
+            tail.append('"s":[' + ",".join(map(enc, e.sources)) + "]")
+        if e.wikidata:
+            tail.append('"wd":' + enc(e.wikidata))
+        if e.name_zh:
+            tail.append('"zh":' + enc(e.name_zh))
+    except TypeError:  # a field that is not text: the encoder says what it makes of it
+        return _node_json(_node_item(e, 0, as_of, used_sources, used_units, used_attrs, dates,
+                                     keys))
+    for f in e.facts:
+        if in_force(as_of, f.date, f.start, f.end):
+            if f.unit:
+                used_units.add(f.unit)
+            used_attrs.add(f.prop)
+            used_sources.update(f.sources)
+            dates.update(x for x in (f.date, f.start, f.end) if x)
+    used_sources.update(e.sources)
+    text = "," + ",".join(tail) + "}"
+    return (head if _UNSAFE.search(head) is None else _safe(head),
+            text if _UNSAFE.search(text) is None else _safe(text))
+
+
+def _node_json(node: dict[str, Any]) -> tuple[str, str]:
+    """The :func:`script_json` text of a node record, up to "deg" and from the key after it."""
+    head = script_json({k: v for k, v in node.items() if k < "deg"})
+    tail = script_json({k: v for k, v in node.items() if k > "deg"})
+    return head[:-1] + "," if len(head) > 2 else "{", "," + tail[1:]
+
+
 def _payload(compiled: Compiled, keep: set[str] | None, as_of: str | None, title: str,
              layout_cache: LayoutCache | None = None) -> dict[str, Any]:
     data = MapData(compiled.ontology, keep, as_of)
@@ -428,11 +498,9 @@ def map_part(e: Entity, relations: Any, as_of: str | None = None,
     if e.is_source:
         return e.id, None, _source_item(e), source_date(e)
     u: tuple[set[str], set[str], set[str], set[str]] = (set(), set(), set(), set())
-    keys = sorted({row[0] for row in names}) if names is not None else None
-    node = _node_item(e, 0, as_of, u[0], u[1], u[2], u[3], keys)
+    keys = sorted({row[0] for row in names}) if names is not None else _search_keys(e)
     # the keys sort around "deg": the text is cut there and the degree put in later
-    head = script_json({k: v for k, v in node.items() if k < "deg"})
-    tail = script_json({k: v for k, v in node.items() if k > "deg"})
+    head, tail = _node_texts(e, as_of, u[0], u[1], u[2], u[3], keys)
     vis = (f'{{"group":{_json_str(e.type)},"id":{_json_str(e.id)},'
            f'"label":{_json_str(e.name_zh or e.name_en or e.id)},"size":')
     rels = [(r.rel, r.target, r.index, _edge_text(r), _rel_uses(r))
@@ -442,8 +510,7 @@ def map_part(e: Entity, relations: Any, as_of: str | None = None,
     ru: tuple[set[str], set[str], set[str]] = (set(), set(), set())
     for item in rels:
         _add_uses(item[4], ru[0], ru[1], ru[2])
-    return (e.id, e.type, head[:-1] + "," if len(head) > 2 else "{", "," + tail[1:], vis, u,
-            rels, ru, entity_dates(e))
+    return e.id, e.type, head, tail, vis, u, rels, ru, entity_dates(e)
 
 
 def _source_item(src: Entity) -> dict[str, str]:
