@@ -139,3 +139,36 @@ def test_pinyin_keys_are_pypinyins_lazy_pinyin() -> None:
             assert pinyin_key(text) is None, text
     assert pinyin_key("银行") == "yinhang" and pinyin_key("行业") == "hangye"
     assert pinyin_key("MetaX") is None
+
+
+def test_the_index_file_is_the_same_however_its_rows_come(tmp_path: Any) -> None:
+    # a full build hands the writer every row at once (sorted in Python, written straight to
+    # the tables); a rebuild adds them one by one, some copied from the previous index, in
+    # any order (kept aside, then sorted by SQLite): the same bytes either way
+    from pathlib import Path
+
+    from ecosystem_kg import compile_graph
+    from ecosystem_kg.index import IndexWriter, entity_rows
+
+    c = compile_graph(Path(__file__).resolve().parents[1] / "graph")
+    rows = [entity_rows(e, c.ontology) for e in c.entities]
+    assert any(r[1] is None for r in rows) and any(r[2] for r in rows)
+    meta = {"summary": "{}"}
+    whole = IndexWriter(tmp_path / "whole.sqlite", c.ontology)
+    whole.fill(list(reversed(rows)))
+    whole.finish(meta)
+    shuffled = rows[:]
+    random.Random(4).shuffle(shuffled)
+    one_by_one = IndexWriter(tmp_path / "one.sqlite", c.ontology)
+    for r in shuffled[: len(rows) // 2]:
+        one_by_one.add(r)
+    one_by_one.fill(shuffled[len(rows) // 2:])  # rows came before: added as they are
+    one_by_one.finish(meta)
+    copied = IndexWriter(tmp_path / "copied.sqlite", c.ontology)
+    copied.copy_from(tmp_path / "whole.sqlite", [r[0][0] for r in shuffled[::2]])
+    for r in shuffled[1::2]:
+        copied.add(r)
+    copied.finish(meta)
+    whole_bytes = (tmp_path / "whole.sqlite").read_bytes()
+    assert (tmp_path / "one.sqlite").read_bytes() == whole_bytes
+    assert (tmp_path / "copied.sqlite").read_bytes() == whole_bytes

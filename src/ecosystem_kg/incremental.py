@@ -858,8 +858,7 @@ def finish_stream(st: Streamed, tmp: Path) -> None:
                     raise st.close_error
             else:
                 if isinstance(st.index, IndexWriter):
-                    for rows in st.pending:
-                        st.index.add(rows)
+                    st.index.fill(st.pending)
                 st.pending = []
                 _close(st, tmp)
         except BaseException:

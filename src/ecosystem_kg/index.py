@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +180,8 @@ def write_index(compiled: Compiled, path: Path, meta: dict[str, str],
     onto = compiled.ontology
     writer = IndexWriter(path, onto)
     try:
-        for r in rows if rows is not None else (entity_rows(e, onto, graph_dir)
-                                                 for e in compiled.entities):
-            writer.add(r)
+        writer.fill(rows if rows is not None else [entity_rows(e, onto, graph_dir)
+                                                   for e in compiled.entities])
     except BaseException:
         writer.abandon()
         raise
@@ -219,6 +219,9 @@ FINAL = ["INSERT INTO entity SELECT * FROM ent_in ORDER BY id",
          "INSERT INTO edge SELECT * FROM edge_in ORDER BY stmt"]
 
 
+_FIRST = itemgetter(0)
+
+
 class IndexWriter:
     """Writes the index from the entities' rows, in any order, holding nothing but the
     current batch: rows wait in temporary tables and are copied into the file's tables in
@@ -240,6 +243,7 @@ class IndexWriter:
         con.commit()  # the file's transactions are the same whatever the rows' way in
         self.onto = onto
         self.prepared = False
+        self.staged = False  # rows went into the temporary tables
         self.ents: list[tuple[Any, ...]] = []
         self.sources: list[tuple[Any, ...]] = []
         self.names: list[tuple[str, str, str, str]] = []
@@ -247,6 +251,7 @@ class IndexWriter:
 
     def add(self, rows: IndexRows) -> None:
         """One entity's :func:`entity_rows`."""
+        self.staged = True
         row, names, edges = rows
         if names is None:
             self.sources.append(row)
@@ -260,6 +265,7 @@ class IndexWriter:
     def copy_from(self, previous: Path, ids: list[str]) -> None:
         """The rows of the entities ``ids`` as the index ``previous`` holds them (a build's
         index of the same files: the unchanged files' rows are the ones they gave then)."""
+        self.staged = True
         con = self.con
         con.commit()
         con.execute("ATTACH DATABASE ? AS prev", (_uri(previous) + "?mode=ro",))
@@ -282,6 +288,41 @@ class IndexWriter:
         con.executemany("INSERT INTO name_in VALUES (?, ?, ?, ?)", self.names)
         con.executemany("INSERT INTO edge_in VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.edges)
         self.ents, self.sources, self.names, self.edges = [], [], [], []
+
+    def fill(self, rows: Iterable[IndexRows]) -> None:
+        """Every entity's :func:`entity_rows`, when none came before: sorted here and written
+        to the tables in their order at once, without the temporary tables (the same file as
+        :meth:`add` of each, in a quarter less time); then :meth:`prepare` is done."""
+        if self.staged or self.prepared:
+            for r in rows:
+                self.add(r)
+            return
+        ents: list[tuple[Any, ...]] = []
+        sources: list[tuple[Any, ...]] = []
+        names: set[tuple[str, str, str, str]] = set()
+        edges: list[tuple[Any, ...]] = []
+        for row, entity_names, entity_edges in rows:
+            if entity_names is None:
+                sources.append(row)
+            else:
+                ents.append(row)
+                names.update(entity_names)
+                edges.extend(entity_edges)
+        # the order of FINAL's ORDER BY: Python orders text as SQLite does (code points, the
+        # order of their UTF-8 bytes); ids and statements are unique
+        ents.sort(key=_FIRST)
+        sources.sort(key=_FIRST)
+        edges.sort(key=_FIRST)
+        con = self.con
+        con.executemany("INSERT INTO entity VALUES (?, ?, ?, ?, ?)", ents)
+        con.executemany("INSERT INTO source VALUES (?, ?)", sources)
+        con.executemany("INSERT INTO name VALUES (?, ?, ?, ?)", sorted(names))
+        con.executemany("INSERT INTO edge VALUES (?, ?, ?, ?, ?, ?, ?, ?)", edges)
+        con.commit()
+        for table in STAGING.values():
+            con.execute("DROP TABLE " + table.partition("(")[0])
+        con.executescript(INDEXES)
+        self.prepared = True
 
     def prepare(self) -> None:
         """All but the meta rows (they hold the build's summary, known last): every table

@@ -265,14 +265,23 @@ def stamp_of(st: os.stat_result) -> Stamp:
 
 def read_stamped(path: str | Path, file: str) -> tuple[bytes | None, list[Problem], Stamp | None]:
     """:func:`read_entity_file`, and the file's stamp as it was before the reading."""
-    try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
+    try:  # (os.read, not a file object: a tenth of the time it takes to read an entity file)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
             if st.st_size > MAX_FILE_BYTES:  # say so without reading it
                 return None, [Problem(SourceLocation(file), f"file is {st.st_size:,} bytes; "
                                       f"entity files are limited to {MAX_FILE_BYTES:,} bytes: "
                                       "split or shorten it", "too-large")], None
-            return f.read(), [], stamp_of(st)
+            data = os.read(fd, st.st_size + 1)
+            if len(data) != st.st_size:  # a short read, or the file changed: read to the end
+                chunks = [data]
+                while chunk := os.read(fd, 1 << 16):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            return data, [], stamp_of(st)
+        finally:
+            os.close(fd)
     except OSError as exc:
         return None, [Problem(SourceLocation(file), f"cannot read file: {exc.strerror}",
                               "io")], None

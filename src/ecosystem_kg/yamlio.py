@@ -36,6 +36,11 @@ _constructor = yaml.constructor.SafeConstructor()
 _IMPLICIT = {k: tuple(v) for k, v in _Loader.yaml_implicit_resolvers.items()}
 
 
+_IMPLICIT_GET = _IMPLICIT.get
+_SCALAR_NODE, _SEQUENCE_NODE = yaml.ScalarNode, yaml.SequenceNode
+_STR_TAG, _SEQ_TAG, _MAP_TAG = _T + "str", _T + "seq", _T + "map"
+
+
 class _EntityLoader(_Loader):
     """The safe loader with PyYAML's tag resolution done in fewer steps: the parser asks for
     the tag of every node, and PyYAML's general resolver (path resolvers, wildcard resolvers)
@@ -43,13 +48,13 @@ class _EntityLoader(_Loader):
     looked up by first character, and the default tags otherwise."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        if kind is yaml.ScalarNode:
+        if kind is _SCALAR_NODE:
             if implicit[0]:
-                for tag, regexp in _IMPLICIT.get(value[:1], ()):
+                for tag, regexp in _IMPLICIT_GET(value[:1], ()):
                     if regexp.match(value):
                         return tag  # type: ignore[no-any-return]
-            return _T + "str"
-        return _T + "seq" if kind is yaml.SequenceNode else _T + "map"
+            return _STR_TAG
+        return _SEQ_TAG if kind is _SEQUENCE_NODE else _MAP_TAG
 
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
         pass
