@@ -258,6 +258,7 @@ def build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None = None, *,
             gc.freeze()  # build made (about 0.5 s at 10,000 entities); leave them out of it
         if gc_was_on:
             gc.enable()
+        _reap(wait=keep is None)
     files = {name: (out_dir / name).stat().st_size for name in OUTPUTS
              if (out_dir / name).exists()}
     return BuildReport(out_dir=out_dir, entities=int(summ["entities"]),  # type: ignore[call-overload]
@@ -472,6 +473,7 @@ class _HtmlJob:
         child_conn.close()
 
     def wait(self) -> None:
+        """Wait for the map to be written; the process is left to end (see :func:`_reap`)."""
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
@@ -481,9 +483,13 @@ class _HtmlJob:
             error = BuildError("the process writing ecosystem.html died")
         finally:
             self.conn.close()
-            proc.join()
+            if error is None:  # done: ending (freeing its memory) takes it a while more
+                _ENDING.append(proc)
+            else:
+                proc.join()
         if error is not None:
             raise error
+
 
     def cancel(self) -> None:
         if self.proc is not None:
@@ -491,6 +497,18 @@ class _HtmlJob:
             self.proc.join()
             self.conn.close()
             self.proc = None
+
+
+_ENDING: list[Any] = []  # processes that did their part of a build and are ending
+
+
+def _reap(wait: bool) -> None:
+    """Join the processes :data:`_ENDING` (``wait``: else leave them to end on their own,
+    for a caller that exits next)."""
+    if wait:
+        for proc in _ENDING:
+            proc.join()
+    _ENDING.clear()
 
 
 def _write_html(compiled: Compiled | MapData, path: Path, layout: tuple[Path, Path], key: str
