@@ -1042,6 +1042,7 @@ def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
         springs = [(a, b, math.log1p(w), radius[a] + radius[b])
                    for (a, b), w in sorted(weight.items())]
         iters = 60 if nc <= 150 else 25
+        sqrt = math.sqrt
         for it in range(iters):
             temp = total_r * 0.1 * (1.0 - it / iters) + k * 0.2
             fx = [0.0] * nc
@@ -1055,19 +1056,23 @@ def _layout(n: int, edges: Iterable[tuple[int, int]], *, seed: int = 1
                     dy = ya - yb
                     rr = ra + rb
                     f = rr * rr / (dx * dx + dy * dy + 1.0)
-                    sx += dx * f
-                    sy += dy * f
-                    fx[b] -= dx * f
-                    fy[b] -= dy * f
+                    dx *= f
+                    dy *= f
+                    sx += dx
+                    sy += dy
+                    fx[b] -= dx
+                    fy[b] -= dy
                 fx[a], fy[a] = sx, sy
             for a, b, lw, rs in springs:
                 dx = cx[a] - cx[b]
                 dy = cy[a] - cy[b]
-                f = lw * (math.sqrt(dx * dx + dy * dy) + 0.01) / rs * 0.5
-                fx[a] -= dx * f
-                fy[a] -= dy * f
-                fx[b] += dx * f
-                fy[b] += dy * f
+                f = lw * (sqrt(dx * dx + dy * dy) + 0.01) / rs * 0.5
+                dx *= f
+                dy *= f
+                fx[a] -= dx
+                fy[a] -= dy
+                fx[b] += dx
+                fy[b] += dy
             for c in range(nc):
                 dx = fx[c] - cx[c] * 0.05
                 dy = fy[c] - cy[c] * 0.05
