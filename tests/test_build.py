@@ -206,6 +206,20 @@ def test_an_ontology_that_does_not_parse_is_named_with_its_line(tmp_path: Path) 
     assert not (tmp_path / "out").exists()
 
 
+def test_the_folder_above_the_graph_is_named_as_such(tmp_path: Path) -> None:
+    # --graph given the project folder (the entity folders one level down): one error that
+    # names the folder to pass, not one misplaced file per entity
+    project = tmp_path / "project"
+    shutil.copytree(MINI, project / "graph")
+    for args in (["build", "--out", str(tmp_path / "out")], ["check"]):
+        r = run_ekg(*args, "--graph", str(project))
+        assert r.returncode == 1, r.stderr
+        assert f"pass --graph {project / 'graph'}" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+    assert run_ekg("check", "--graph", str(project / "graph")).returncode == 0
+
+
 def test_no_whole_graph_map_past_the_limit(mini: Path, tmp_path: Path) -> None:
     """Past EKG_MAP_LIMIT entity files the build writes everything but the page, and says so."""
     files = len(list(mini.rglob("*.yaml")))

@@ -89,6 +89,7 @@ def load_graph(graph_dir: Path, ontology_dir: Path | None = None, *,
 
     onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir), cache_dir)
     paths, rels, problems = entity_files(graph_dir)
+    _check_graph_root(graph_dir, rels, onto)
     entities: list[Entity] = []
     rel_paths: dict[str, str] = {}
     shown = display_paths(graph_dir, rels)
@@ -108,6 +109,24 @@ def load_graph(graph_dir: Path, ontology_dir: Path | None = None, *,
         if gc_was_on:
             gc.enable()
     return Loaded(entities, onto, len(paths), sorted(set(problems)))
+
+
+def _check_graph_root(graph_dir: Path, rels: list[str], onto: Ontology) -> None:
+    """Stop at once, saying which folder to pass, when every entity file lies one folder
+    deeper than the ontology's folders (``--graph`` given the folder above the graph: each
+    file would otherwise be reported as misplaced)."""
+    folders = {c.folder for c in onto.classes.values() if c.folder}
+    tops = {rel.partition("/")[0] for rel in rels}
+    if not rels or len(tops) != 1 or any("/" not in rel for rel in rels):
+        return
+    top = tops.pop()
+    if top in folders:
+        return
+    inner = {rel.split("/")[1] for rel in rels if rel.count("/") >= 2}
+    if inner & folders:
+        graph = graph_dir / top
+        raise BuildError(f"{graph_dir}: the entity folders ({', '.join(sorted(inner & folders))}"
+                         f") are in {graph}/, not here; pass --graph {graph}")
 
 
 def check(graph_dir: Path, ontology_dir: Path | None = None) -> Loaded:
@@ -284,6 +303,7 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
     onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir),
                          out_dir / incremental.CACHE_DIR, save=False)
     paths, rels, problems = entity_file_names(graph_dir)
+    _check_graph_root(graph_dir, rels, onto)
     skipped = None
     if html and len(paths) > map_limit():
         html = False
