@@ -113,6 +113,7 @@ def build(
         rep = run_build(graph, out, ontology, html=not no_html, keep=_KEPT)
     except EkgError as exc:
         _fail(exc)
+    _KEPT.append(rep)  # (and pypinyin's tables, sqlite's, ...: a tenth of a second to free)
     if rep.map_skipped:
         _err(f"note: no ecosystem.html: {rep.map_skipped}")
     data = {
