@@ -169,6 +169,19 @@ Placed = tuple[int, tuple[Span, ...]]
 _PARTS: dict[str, Any] = {}  # a worker's open part files and their sizes
 
 
+def _batches(n: int, workers: int) -> list[tuple[int, int]]:
+    """The runs of consecutive files (start, end) handed to the workers one at a time: up to
+    256 files while much is left (fewer messages), fewer towards the end, so that the workers
+    finish together (a last large run would leave the other cores waiting on one)."""
+    out = []
+    j = 0
+    while j < n:
+        k = j + max(16, min(256, (n - j) // (workers * 4)))
+        out.append((j, min(k, n)))
+        j = k
+    return out
+
+
 def _before_fork(mapped: bool) -> None:
     """Load what every worker would otherwise load for itself, once, for the workers forked
     next to share: pypinyin's dictionaries (0.25 s and 60 MiB) and, for the map's parts, the
@@ -968,10 +981,9 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
             _before_fork(st.feed is not None)
             pool = pool_stack.enter_context(
                 multiprocessing.get_context("fork").Pool(workers))
-            chunk = max(8, min(256, len(todo) // (workers * 8)))
             tasks = [(os.fspath(paths[i]), shown[i], rels[i]) for i in todo]
             results = ((sha, blob, rblob, None, stamp, placed, part) for batch in pool.imap(
-                _work_batch, [tasks[j:j + chunk] for j in range(0, len(tasks), chunk)])
+                _work_batch, [tasks[j:k] for j, k in _batches(len(tasks), workers)])
                 for sha, blob, rblob, placed, stamp, part in batch)
             if while_parsing is not None and st.feed is None:
                 while_parsing()
