@@ -299,7 +299,7 @@ def _build(graph_dir: Path, out_dir: Path, ontology_dir: Path | None, html: bool
     if not graph_dir.is_dir():
         raise BuildError(f"{graph_dir}: no such graph folder; pass --graph DIR (a folder of "
                          "YAML entity files)")
-    # the previous build keeps the parsed ontology beside its cache (rdflib stays unloaded)
+    # the previous build keeps the parsed ontology beside its cache (no Turtle read again)
     onto = load_ontology(resolve_ontology_dir(graph_dir, ontology_dir),
                          out_dir / incremental.CACHE_DIR, save=False)
     paths, rels, problems = entity_file_names(graph_dir)
