@@ -184,7 +184,7 @@ def _batches(n: int, workers: int) -> list[tuple[int, int]]:
 
 def _before_fork(mapped: bool) -> None:
     """Load what every worker would otherwise load for itself, once, for the workers forked
-    next to share: pypinyin's dictionaries (0.25 s and 60 MiB) and, for the map's parts, the
+    next to share: pypinyin's dictionaries (0.12 s and 60 MiB) and, for the map's parts, the
     map's module. (The map's process, forked before, needs neither: it imports pyvis
     meanwhile.)"""
     from .names import load_pinyin

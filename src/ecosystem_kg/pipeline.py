@@ -510,7 +510,6 @@ class _HtmlJob:
         if error is not None:
             raise error
 
-
     def cancel(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
