@@ -425,8 +425,9 @@ class Streamed:
     changes: list[tuple[Entity, Entity]] | None = None
     entries: dict[str, Entry] = field(default_factory=dict)
     parsed: int = 0  # files parsed (not taken from the cache)
-    # what :func:`finish_stream` still has to do: index rows to add, output files to close
-    pending: list[IndexRows] = field(default_factory=list)
+    # what :func:`finish_stream` still has to do: index rows to add (pickled: they are read
+    # then, after the files, while the map's process lays the graph out), output files to close
+    pending: list[bytes] = field(default_factory=list)
     stack: ExitStack | None = None
     writers: list[_Writer] = field(default_factory=list)
     closing: Any = None  # the thread finishing the outputs, if one does
@@ -871,7 +872,7 @@ def finish_stream(st: Streamed, tmp: Path) -> None:
                     raise st.close_error
             else:
                 if isinstance(st.index, IndexWriter):
-                    st.index.fill(st.pending)
+                    st.index.fill(map(pickle.loads, st.pending))
                 st.pending = []
                 _close(st, tmp)
         except BaseException:
@@ -1084,11 +1085,10 @@ def _stream(st: Streamed, stack: ExitStack, graph_dir: Path, onto: Ontology,
                     elif child is not None:
                         child.add(rblob)
                     elif writer is not None:
-                        rows = pickle.loads(rblob)
                         if defer:  # held for finish_stream
-                            st.pending.append(rows)
+                            st.pending.append(rblob)
                         else:  # written now: nothing held (at 100,000 entities, 0.4 GiB)
-                            writer.add(rows)
+                            writer.add(pickle.loads(rblob))
                     st.pinyin.update(pinyin)
                     st.count += count
                 else:
