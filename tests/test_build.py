@@ -70,12 +70,17 @@ def test_summary_counts(mini_build: tuple[Path, Path]) -> None:
 
 
 @pytest.mark.slow
-def test_build_is_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("way", ["one process", "workers and the map's process"])
+def test_build_is_byte_identical_across_hash_seeds(tmp_path: Path, way: str) -> None:
+    # one process without the map, and the full build on workers whose parts of the map are
+    # gathered by the map's process (sets of sources, units and dates travel between them)
+    args, env = ((["--no-html"], {"EKG_PARALLEL_MIN": "100000"}) if way == "one process"
+                 else ([], {"EKG_PARALLEL_MIN": "2"}))
     outs = []
     for seed in ("1", "2"):
         out = tmp_path / f"out{seed}"
-        r = run_ekg("build", "--graph", str(MINI), "--out", str(out), "--no-html",
-                    env={"PYTHONHASHSEED": seed})
+        r = run_ekg("build", "--graph", str(MINI), "--out", str(out), *args,
+                    env={"PYTHONHASHSEED": seed, **env})
         assert r.returncode == 0, r.stderr
         outs.append(out)
     names = sorted(p.name for p in outs[0].iterdir() if p.is_file())
