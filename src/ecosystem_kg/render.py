@@ -319,13 +319,6 @@ def _edge_text(r: Any) -> str:
     return text if _UNSAFE.search(text) is None else _safe(text)
 
 
-def _edge_uses(r: Any, used_sources: set[str], used_units: set[str], dates: set[str]) -> None:
-    if r.amount is not None and r.amount.unit:
-        used_units.add(r.amount.unit)
-    used_sources.update(r.sources)
-    dates.update(x for x in (r.date, r.start, r.end) if x)
-
-
 # what a relation's record uses: its sources, its amount's unit (or ""), its dates
 RelUses = tuple[tuple[str, ...], str, tuple[str, ...]]
 
@@ -397,12 +390,16 @@ def _node_texts(e: Entity, as_of: str | None, used_sources: set[str], used_units
     the key after it, written directly (a map has a record per entity): the keys in their
     sorted order, a, al | desc, en, id, k, n, s, wd, zh; a fact's d, e, n, p, s, st, u, v."""
     enc = _enc
+    used_sources.update(e.sources)
     try:
         facts = []
         for f in e.facts:
             if not in_force(as_of, f.date, f.start, f.end):
                 continue
             date, start, end, note, unit = f.date, f.start, f.end, f.note, f.unit
+            used_attrs.add(f.prop)
+            used_sources.update(f.sources)
+            dates.update(x for x in (date, start, end) if x)
             fact = ['"d":' + enc(date)] if date else []
             if end:
                 fact.append('"e":' + enc(end))
@@ -415,6 +412,7 @@ def _node_texts(e: Entity, as_of: str | None, used_sources: set[str], used_units
                 fact.append('"st":' + enc(start))
             if unit:
                 fact.append('"u":' + enc(unit))
+                used_units.add(unit)
             fact.append('"v":' + enc(_value_text(f.value)))
             facts.append("{" + ",".join(fact) + "}")
         head = "{"
@@ -438,17 +436,10 @@ def _node_texts(e: Entity, as_of: str | None, used_sources: set[str], used_units
             tail.append('"wd":' + enc(e.wikidata))
         if e.name_zh:
             tail.append('"zh":' + enc(e.name_zh))
-    except TypeError:  # a field that is not text: the encoder says what it makes of it
+    except TypeError:  # a field that is not text: the encoder says what it makes of it (the
+        # sets take again what they have already)
         return _node_json(_node_item(e, 0, as_of, used_sources, used_units, used_attrs, dates,
                                      keys))
-    for f in e.facts:
-        if in_force(as_of, f.date, f.start, f.end):
-            if f.unit:
-                used_units.add(f.unit)
-            used_attrs.add(f.prop)
-            used_sources.update(f.sources)
-            dates.update(x for x in (f.date, f.start, f.end) if x)
-    used_sources.update(e.sources)
     text = "," + ",".join(tail) + "}"
     return (head if _UNSAFE.search(head) is None else _safe(head),
             text if _UNSAFE.search(text) is None else _safe(text))
@@ -894,7 +885,7 @@ def splice_map(page: str, records: MapRecords, changes: list[tuple[Entity, Entit
             used: tuple[set[str], set[str], set[str], set[str]] = (set(), set(), set(), set())
             node = script_json(_node_item(e, deg, None, used[0], used[1], used[2], used[3]))
             for r in rels:
-                _edge_uses(r, used[0], used[1], used[3])
+                _add_uses(_rel_uses(r), used[0], used[1], used[3])
             texts.append((node, script_json(_vis_node(e, x, y, deg)),
                           ",".join([_edge_text(r) for r in rels])))
             for key, ks in (*zip("suad", used, strict=True), ("all", entity_dates(e))):
